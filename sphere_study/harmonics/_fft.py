@@ -1,0 +1,224 @@
+r"""Fourier transforms on S² and SO(3): ``s2_fft``, ``s2_ifft``, ``so3_fft``, ``so3_ifft``.
+
+Definitions (see :mod:`sphere_study.harmonics` for the conventions):
+
+.. math::
+
+    \hat f^l_m = \sum_{j,k} q_j\, f(\beta_j, \alpha_k)\, e^{-im\alpha_k} d^l_{m0}(\beta_j), \qquad
+    f(\beta_j, \alpha_k) = \sum_{l<b} (2l+1) \sum_m \hat f^l_m\, e^{im\alpha_k} d^l_{m0}(\beta_j),
+
+    \hat f^l_{mn} = \sum_{j,k,t} w_j\, f(\beta_j, \alpha_k, \gamma_t)\, e^{-im\alpha_k} d^l_{mn}(\beta_j)
+    e^{-in\gamma_t}, \qquad
+    f(\beta_j, \alpha_k, \gamma_t) = \sum_{l<b} (2l+1) \sum_{m,n} \hat f^l_{mn}\, e^{im\alpha_k} d^l_{mn}(\beta_j)
+    e^{in\gamma_t},
+
+with the SOFT quadrature weights :math:`w_j` (:math:`q_j = 2b\,w_j`); quadrature is exact for band-limited signals,
+so ``ifft(fft(f)) == f`` to rounding.
+
+Algorithm: ``torch.fft.rfft``/``rfft2`` over the azimuthal axes, then the :class:`~._wigner.WignerStep` (batched
+matrix products over β, a fixed handful of them). Real signals only need the orders n >= 0; a complex signal is
+transformed as its real and imaginary parts stacked along the batch, which costs the same as a complex transform.
+
+Spectra are complex tensors ``[..., nspec]`` (spectral axis last).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from ._grids import s2_quadrature_weights, so3_quadrature_weights
+from ._validation import (
+    check_bandwidth,
+    s2_bandwidth_of_signal,
+    s2_bandwidth_of_spectrum,
+    s2_nspec,
+    so3_bandwidth_of_signal,
+    so3_bandwidth_of_spectrum,
+    so3_nspec,
+)
+from ._wigner import WignerStep, soft_wigner_d_table
+
+__all__ = ["s2_fft", "s2_ifft", "so3_fft", "so3_ifft", "soft_wigner_step"]
+
+
+def _fft_source_index(space: str, grid_b: int):
+    """Where pair (m, n) sits in the flattened rfft output: [m] (S², m >= 0) or [m mod 2b, n] (SO(3), n >= 0)."""
+    if space == "s2":
+        return lambda m, n: np.asarray(m)  # 0 <= m < b
+    return lambda m, n: np.mod(m, 2 * grid_b) * (grid_b + 1) + n
+
+
+@lru_cache(maxsize=64)
+def soft_wigner_step(space: str, grid_b: int, spec_b: int, dtype: torch.dtype, device: torch.device) -> WignerStep:
+    """The Wigner step between the SOFT grid of bandwidth ``grid_b`` and degrees l < ``spec_b`` (<= grid_b).
+
+    Cached per (space, bandwidths, dtype, device): every transform at these sizes shares one set of tables.
+    """
+    if spec_b > grid_b:
+        raise ValueError(f"spectral bandwidth {spec_b} exceeds grid bandwidth {grid_b}")
+    n_sources = grid_b + 1 if space == "s2" else 2 * grid_b * (grid_b + 1)
+    quadrature = (s2_quadrature_weights if space == "s2" else so3_quadrature_weights)(grid_b).numpy()
+    step = WignerStep(
+        soft_wigner_d_table(grid_b), spec_b, space, _fft_source_index(space, grid_b), n_sources, quadrature
+    )
+    return step.to(device=device, dtype=dtype)
+
+
+def _real_dtype(x: torch.Tensor) -> torch.dtype:
+    return x.real.dtype if x.is_complex() else x.dtype
+
+
+def _stack_real_imag(x: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """A complex signal as [2, ...] real (real part, imaginary part); a real one unchanged."""
+    if x.is_complex():
+        return torch.stack([x.real, x.imag]), True
+    return x, False
+
+
+def _resize_spectrum(xhat: torch.Tensor, nspec_out: int) -> torch.Tensor:
+    """Truncate (a prefix: spectra are ordered by degree) or zero-fill the last axis to ``nspec_out``."""
+    n = xhat.shape[-1]
+    if nspec_out <= n:
+        return xhat[..., :nspec_out]
+    return torch.nn.functional.pad(xhat, (0, nspec_out - n))
+
+
+def _analysis(x: torch.Tensor, space: str, b_out: int | None) -> torch.Tensor:
+    """Shared body of s2_fft / so3_fft."""
+    is_s2 = space == "s2"
+    b = s2_bandwidth_of_signal(x) if is_s2 else so3_bandwidth_of_signal(x)
+    b_out = b if b_out is None else check_bandwidth(b_out, "b_out")
+    L = min(b, b_out)
+    x, was_complex = _stack_real_imag(x)
+    dtype = _real_dtype(x)
+    ndim_grid = 2 if is_s2 else 3
+    batch_shape = x.shape[:-ndim_grid]
+    x = x.reshape(-1, *x.shape[-ndim_grid:])  # [N, 2b (beta), 2b (alpha) (, 2b (gamma))]
+    N = x.shape[0]
+    if is_s2:
+        X = torch.fft.rfft(x, dim=-1)  # [N, beta, m >= 0]
+        X = X.permute(2, 1, 0)  # [m, beta, N]: pairs first, N last and stride-1 for the bmm
+    else:
+        X = torch.fft.rfft2(x, dim=(-2, -1))  # [N, beta, m (mod 2b), n >= 0]
+        X = X.permute(2, 3, 1, 0).reshape(-1, 2 * b, N)  # [(m, n), beta, N]
+    step = soft_wigner_step(space, b, L, dtype, x.device)
+    spec = step.analysis(X.contiguous())  # [nspec(L), N]
+    spec = spec.transpose(0, 1).reshape(*batch_shape, -1)
+    if was_complex:
+        spec = spec[0] + 1j * spec[1]
+    nspec_out = s2_nspec(b_out) if is_s2 else so3_nspec(b_out)
+    return _resize_spectrum(spec, nspec_out)
+
+
+def _synthesis(xhat: torch.Tensor, space: str, b_out: int | None, real: bool) -> torch.Tensor:
+    """Shared body of s2_ifft / so3_ifft."""
+    is_s2 = space == "s2"
+    b_in = s2_bandwidth_of_spectrum(xhat) if is_s2 else so3_bandwidth_of_spectrum(xhat)
+    b = b_in if b_out is None else check_bandwidth(b_out, "b_out")
+    L = min(b_in, b)
+    if not xhat.is_complex():
+        xhat = torch.complex(xhat, torch.zeros_like(xhat))
+    xhat = _resize_spectrum(xhat, s2_nspec(L) if is_s2 else so3_nspec(L))
+    dtype = xhat.real.dtype
+    batch_shape = xhat.shape[:-1]
+    F = xhat.reshape(-1, xhat.shape[-1]).transpose(0, 1)  # [nspec, N]
+    N = F.shape[1]
+    step = soft_wigner_step(space, b, L, dtype, xhat.device)
+    degree_weight = _degree_weights(space, L, dtype, F.device)
+    # Re(f) is the synthesis of the Hermitian part H of F, Im(f) that of the Hermitian part of -iF.
+    H = step.hermitian_part(F) if real else torch.cat([step.hermitian_part(F), step.hermitian_part(-1j * F)], dim=1)
+    Y = step.synthesis(H * degree_weight[:, None])  # [sources, beta, N']
+    if is_s2:
+        # c2r FFTs are several times slower on strided input than the copy that makes it contiguous.
+        Y = Y.permute(2, 1, 0).contiguous()  # [N', beta, m >= 0]
+        x = torch.fft.irfft(Y, n=2 * b, dim=-1, norm="forward")
+    else:
+        Y = Y.reshape(2 * b, b + 1, 2 * b, -1).permute(3, 2, 0, 1).contiguous()  # [N', beta, m, n >= 0]
+        x = torch.fft.irfft2(Y, s=(2 * b, 2 * b), dim=(-2, -1), norm="forward")
+    if not real:
+        x = torch.complex(x[:N], x[N:])
+    return x.reshape(*batch_shape, *x.shape[1:])
+
+
+@lru_cache(maxsize=64)
+def _degree_weights(space: str, L: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(2l + 1) for every coefficient of the flat spectrum."""
+    counts = 2 * np.arange(L) + 1 if space == "s2" else (2 * np.arange(L) + 1) ** 2
+    w = np.repeat(2 * np.arange(L) + 1, counts).astype(np.float64)
+    return torch.from_numpy(w).to(device=device, dtype=dtype)
+
+
+def s2_fft(x: torch.Tensor, b_out: int | None = None) -> torch.Tensor:
+    r"""Fourier transform on S²: grid ``[..., 2b, 2b]`` (real or complex) -> spectrum ``[..., b_out**2]`` (complex).
+
+    .. math:: \hat f^l_m = \frac{1}{4\pi} \int_{S^2} f(x)\, \overline{D^l_{m0}(\alpha, \beta, 0)}\, dx
+
+    ``b_out`` defaults to the input bandwidth; a smaller one truncates the spectrum, a larger one zero-fills it.
+    Differentiable; float32/float64 (complex64/complex128); CPU and CUDA.
+
+    Examples
+    --------
+    >>> x = torch.ones(3, 8, 8, dtype=torch.float64)
+    >>> xhat = s2_fft(x)
+    >>> xhat.shape
+    torch.Size([3, 16])
+    >>> bool(torch.allclose(xhat[:, 0].real, torch.ones(3, dtype=torch.float64)))  # the mean of f is its l=0 part
+    True
+    """
+    return _analysis(x, "s2", b_out)
+
+
+def s2_ifft(xhat: torch.Tensor, b_out: int | None = None, *, real: bool = False) -> torch.Tensor:
+    r"""Inverse Fourier transform on S²: spectrum ``[..., b**2]`` -> grid ``[..., 2b_out, 2b_out]``.
+
+    .. math:: f(x) = \sum_{l<b} (2l+1) \sum_{m=-l}^{l} \hat f^l_m\, D^l_{m0}(\alpha, \beta, 0)
+
+    Returns a complex signal, or with ``real=True`` its real part at half the cost (for the spectrum of a real
+    signal that *is* the signal). ``b_out`` defaults to the spectrum's bandwidth; a larger one samples the same
+    band-limited function on a finer grid, a smaller one drops the degrees l >= b_out first.
+
+    Examples
+    --------
+    >>> x = torch.randn(2, 8, 8, dtype=torch.float64)
+    >>> y = s2_ifft(s2_fft(x, b_out=2), real=True)  # low-pass: keep degrees l < 2
+    >>> y.shape
+    torch.Size([2, 4, 4])
+    """
+    return _synthesis(xhat, "s2", b_out, real)
+
+
+def so3_fft(x: torch.Tensor, b_out: int | None = None) -> torch.Tensor:
+    r"""Fourier transform on SO(3): grid ``[..., 2b, 2b, 2b]`` -> spectrum ``[..., b_out(4 b_out^2 - 1)/3]``.
+
+    .. math:: \hat f^l_{mn} = \int_{SO(3)} f(g)\, \overline{D^l_{mn}(g)}\, dg \quad (\text{Haar}, \textstyle\int 1 = 1)
+
+    ``b_out`` defaults to the input bandwidth; a smaller one truncates, a larger one zero-fills.
+
+    Examples
+    --------
+    >>> x = torch.randn(4, 6, 6, 6, dtype=torch.float64)
+    >>> xhat = so3_fft(x)
+    >>> xhat.shape
+    torch.Size([4, 35])
+    """
+    return _analysis(x, "so3", b_out)
+
+
+def so3_ifft(xhat: torch.Tensor, b_out: int | None = None, *, real: bool = False) -> torch.Tensor:
+    r"""Inverse Fourier transform on SO(3): spectrum ``[..., b(4b^2-1)/3]`` -> grid ``[..., 2b_out, 2b_out, 2b_out]``.
+
+    .. math:: f(g) = \sum_{l<b} (2l+1) \sum_{m,n=-l}^{l} \hat f^l_{mn}\, D^l_{mn}(g)
+
+    Complex output, or its real part with ``real=True`` (half the cost).
+
+    Examples
+    --------
+    >>> xhat = so3_fft(torch.randn(2, 6, 6, 6, dtype=torch.float64), b_out=2)
+    >>> x = so3_ifft(xhat, b_out=3, real=True)  # a degree-<2 signal sampled at b = 3
+    >>> bool(torch.allclose(so3_fft(x, b_out=2), xhat, atol=1e-12))
+    True
+    """
+    return _synthesis(xhat, "so3", b_out, real)

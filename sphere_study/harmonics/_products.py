@@ -1,0 +1,174 @@
+r"""Spectral products of the S2CNN layers: per-degree matrix products of spectra with kernel spectra.
+
+With x a signal spectrum ``[..., C_in, nspec]`` and y a kernel spectrum ``[C_in, C_out, nspec]``:
+
+.. math::
+
+    \texttt{s2\_mm}:\quad z^l_{mn} = \sum_c x^l_m[c]\, \overline{y^l_n[c]}
+    \qquad (S^2 \times S^2 \to SO(3)),
+
+    \texttt{so3\_mm}:\quad z^l_{mn} = \sum_c \sum_k x^l_{mk}[c]\, \overline{y^l_{nk}[c]}
+    \quad\text{i.e. } z^l = x^l (y^l)^H \qquad (SO(3) \times SO(3) \to SO(3)),
+
+    \texttt{so3\_to\_s2\_mm}:\quad z^l_m = \sum_n \big[x^l (y^l)^H\big]_{mn}
+    = \sum_c \sum_k x^l_{mk}[c]\, \overline{\textstyle\sum_n y^l_{nk}[c]} \qquad (SO(3) \times SO(3) \to S^2).
+
+These are the Fourier images of the correlations :math:`\int \psi(R^{-1}x) f(x)\,dx` and
+:math:`\int \psi(R^{-1}g) f(g)\,dg` (see :mod:`sphere_study.nn`). A rotation of the input acts on the index m only,
+so the outputs rotate with the input.
+
+Degrees are grouped into a few contiguous blocks; within a block each degree's matrices are zero-padded to the
+block's largest size and one ``bmm`` handles the block. Internally spectra are laid out spectral-axis-first
+(``[nspec, batch, channel]``, the layout the transforms return), so the batched products need no transposes of the
+batch.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from ._validation import s2_bandwidth_of_spectrum, s2_nspec, so3_bandwidth_of_spectrum, so3_nspec
+from ._wigner import partition_blocks, s2_index, so3_index
+
+__all__ = ["s2_mm", "so3_mm", "so3_to_s2_mm", "so3_sum_n"]
+
+
+class _DegreeBlock:
+    """Index maps of one block of degrees [l0, l1) padded to M = 2 l1 - 1 orders per axis."""
+
+    def __init__(self, l0: int, l1: int, device):
+        M = 2 * l1 - 1
+        l = np.arange(l0, l1)[:, None, None]
+        m = np.arange(-(l1 - 1), l1)[None, :, None]
+        k = np.arange(-(l1 - 1), l1)[None, None, :]
+        valid3 = (np.abs(m) <= l) & (np.abs(k) <= l)  # [nl, M, M]
+        valid2 = np.abs(m[:, :, 0]) <= l[:, :, 0]  # [nl, M]
+        L = l1
+        self.M, self.n_degrees = M, l1 - l0
+        t = lambda a: torch.as_tensor(a, dtype=torch.long, device=device)  # noqa: E731
+        # Gather maps into a spectrum extended by one zero entry (index nspec) for the padding.
+        self.so3_gather = t(np.where(valid3, so3_index(l, m, k), so3_nspec(L)).ravel())
+        self.s2_gather = t(np.where(valid2, s2_index(l[:, :, 0], m[:, :, 0]), s2_nspec(L)).ravel())
+        # Positions of the valid outputs inside the flattened padded block, in spectral order.
+        self.so3_valid = t(np.flatnonzero(valid3.ravel()))
+        self.s2_valid = t(np.flatnonzero(valid2.ravel()))
+
+
+@lru_cache(maxsize=32)
+def _degree_blocks(b: int, device: torch.device) -> list[_DegreeBlock]:
+    blocks = partition_blocks(b, lambda a, e: (e - a) * (2 * e - 1) ** 3)
+    return [_DegreeBlock(a, e, device) for a, e in blocks]
+
+
+def _spectral_first(x: torch.Tensor) -> torch.Tensor:
+    """``[..., C, nspec]`` -> ``[nspec + 1, prod(...), C]`` with a trailing zero entry (for padded gathers)."""
+    x = x.reshape(-1, x.shape[-2], x.shape[-1]).permute(2, 0, 1)
+    return torch.cat([x, x.new_zeros(1, *x.shape[1:])])
+
+
+def _check_pair(x: torch.Tensor, y: torch.Tensor, bandwidth_of, what_x: str, what_y: str) -> int:
+    bx, by = bandwidth_of(x, what_x), bandwidth_of(y, what_y)
+    if bx != by:
+        raise ValueError(f"bandwidth mismatch: {what_x} has b={bx} ({x.shape[-1]} coefficients), {what_y} has b={by}")
+    if x.dim() < 2 or y.dim() != 3 or x.shape[-2] != y.shape[0]:
+        raise ValueError(
+            f"expected {what_x} [..., C_in, nspec] and {what_y} [C_in, C_out, nspec] with equal C_in; "
+            f"got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    return bx
+
+
+def _finish(z: torch.Tensor, batch_shape, c_out: int) -> torch.Tensor:
+    """``[nspec, N, C_out]`` -> ``[..., C_out, nspec]`` (a view; memory stays spectral-first)."""
+    return z.permute(1, 2, 0).reshape(*batch_shape, c_out, z.shape[0])
+
+
+def s2_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    r"""S² spectra ``x [..., C_in, b^2]`` and kernel spectra ``y [C_in, C_out, b^2]`` -> SO(3) spectra
+    ``[..., C_out, b(4b^2-1)/3]`` with :math:`z^l_{mn} = \sum_c x^l_m[c]\, \overline{y^l_n[c]}`.
+    """
+    b = _check_pair(x, y, s2_bandwidth_of_spectrum, "S2 spectrum x", "kernel spectrum y")
+    batch_shape, c_out = x.shape[:-2], y.shape[1]
+    xs, ys = _spectral_first(x), torch.cat([y.permute(2, 0, 1), y.new_zeros(1, *y.shape[:2])])
+    N, c_in = xs.shape[1], xs.shape[2]
+    out = []
+    for blk in _degree_blocks(b, x.device):
+        nl, M = blk.n_degrees, blk.M
+        xg = xs.index_select(0, blk.s2_gather).view(nl, M, N, c_in).reshape(nl, M * N, c_in)
+        yg = ys.index_select(0, blk.s2_gather).view(nl, M, c_in, c_out).permute(0, 2, 1, 3)
+        z = torch.bmm(xg, yg.reshape(nl, c_in, M * c_out).conj())  # [nl, (m, N), (n, C_out)]
+        z = z.view(nl, M, N, M, c_out).permute(0, 1, 3, 2, 4).reshape(nl * M * M, N, c_out)
+        out.append(z.index_select(0, blk.so3_valid))
+    return _finish(torch.cat(out), batch_shape, c_out)
+
+
+def _so3_blocks_x(xs: torch.Tensor, blk: _DegreeBlock) -> torch.Tensor:
+    """Padded per-degree matrices ``[nl, (m, N), (k, C)]`` of spectral-first SO(3) spectra."""
+    nl, M = blk.n_degrees, blk.M
+    N, c = xs.shape[1], xs.shape[2]
+    return xs.index_select(0, blk.so3_gather).view(nl, M, M, N, c).permute(0, 1, 3, 2, 4).reshape(nl, M * N, M * c)
+
+
+def so3_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    r"""SO(3) spectra ``x [..., C_in, nspec]`` and kernel spectra ``y [C_in, C_out, nspec]`` -> ``[..., C_out, nspec]``
+    with :math:`z^l = \sum_c x^l[c]\, (y^l[c])^H` per degree.
+    """
+    b = _check_pair(x, y, so3_bandwidth_of_spectrum, "SO(3) spectrum x", "kernel spectrum y")
+    batch_shape, c_out = x.shape[:-2], y.shape[1]
+    xs, ys = _spectral_first(x), torch.cat([y.permute(2, 0, 1), y.new_zeros(1, *y.shape[:2])])
+    N, c_in = xs.shape[1], xs.shape[2]
+    out = []
+    for blk in _degree_blocks(b, x.device):
+        nl, M = blk.n_degrees, blk.M
+        xg = _so3_blocks_x(xs, blk)
+        # y^l_{nk}[c, o] -> [(k, c), (n, o)], conjugated: (y^l)^H per channel pair.
+        yg = ys.index_select(0, blk.so3_gather).view(nl, M, M, c_in, c_out).permute(0, 2, 3, 1, 4)
+        z = torch.bmm(xg, yg.reshape(nl, M * c_in, M * c_out).conj())  # [nl, (m, N), (n, C_out)]
+        z = z.view(nl, M, N, M, c_out).permute(0, 1, 3, 2, 4).reshape(nl * M * M, N, c_out)
+        out.append(z.index_select(0, blk.so3_valid))
+    return _finish(torch.cat(out), batch_shape, c_out)
+
+
+@lru_cache(maxsize=32)
+def _sum_n_index(b: int, device: torch.device) -> torch.Tensor:
+    """For each SO(3) coefficient (l, m, n): the S² index of (l, m)."""
+    l = np.repeat(np.arange(b), (2 * np.arange(b) + 1) ** 2)
+    m = np.concatenate([np.repeat(np.arange(-d, d + 1), 2 * d + 1) for d in range(b)])
+    return torch.as_tensor(s2_index(l, m), dtype=torch.long, device=device)
+
+
+def so3_sum_n(xhat: torch.Tensor) -> torch.Tensor:
+    r"""SO(3) spectrum ``[..., nspec]`` -> S² spectrum ``[..., b^2]``, :math:`z^l_m = \sum_n \hat x^l_{mn}`."""
+    b = so3_bandwidth_of_spectrum(xhat, "SO(3) spectrum")
+    flat = xhat.reshape(-1, xhat.shape[-1]).transpose(0, 1)
+    z = flat.new_zeros(s2_nspec(b), flat.shape[1]).index_add(0, _sum_n_index(b, xhat.device), flat)
+    return z.transpose(0, 1).reshape(*xhat.shape[:-1], s2_nspec(b))
+
+
+def so3_to_s2_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    r"""``so3_sum_n(so3_mm(x, y))`` computed as one matrix-vector product per degree (the sum over the kernel's
+    index n moves inside): :math:`z^l_m = \sum_{c,k} x^l_{mk}[c]\, \overline{\textstyle\sum_n y^l_{nk}[c]}`.
+
+    ``x [..., C_in, nspec]``, ``y [C_in, C_out, nspec]`` -> S² spectra ``[..., C_out, b^2]``.
+    """
+    b = _check_pair(x, y, so3_bandwidth_of_spectrum, "SO(3) spectrum x", "kernel spectrum y")
+    batch_shape, c_out = x.shape[:-2], y.shape[1]
+    c_in = y.shape[0]
+    # sum_n y^l_{nk}: the kernel's "transposed" sum lands on the S² index (l, k).
+    l = np.repeat(np.arange(b), (2 * np.arange(b) + 1) ** 2)
+    k = np.concatenate([np.tile(np.arange(-d, d + 1), 2 * d + 1) for d in range(b)])
+    target = torch.as_tensor(s2_index(l, k), dtype=torch.long, device=y.device)
+    ysum = y.new_zeros(s2_nspec(b) + 1, c_in, c_out).index_add(0, target, y.permute(2, 0, 1))
+    xs = _spectral_first(x)
+    N = xs.shape[1]
+    out = []
+    for blk in _degree_blocks(b, x.device):
+        nl, M = blk.n_degrees, blk.M
+        xg = _so3_blocks_x(xs, blk)
+        yg = ysum.index_select(0, blk.s2_gather).view(nl, M * c_in, c_out)  # [(k, c), o]
+        z = torch.bmm(xg, yg.conj()).view(nl * M, N, c_out)  # [(l, m), N, C_out]
+        out.append(z.index_select(0, blk.s2_valid))
+    return _finish(torch.cat(out), batch_shape, c_out)
