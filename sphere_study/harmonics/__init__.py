@@ -31,6 +31,7 @@ convention :math:`D^l` is a unitary representation, :math:`D^l(R_1 R_2) = D^l(R_
 .. seealso:: ``DESIGN.md`` (the conventions and the layer definitions built on them).
 """
 
+from ._evaluate import s2_evaluate, so3_evaluate
 from ._fft import s2_fft, s2_ifft, so3_fft, so3_ifft
 from ._grids import (
     s2_equatorial_grid,
@@ -64,6 +65,8 @@ __all__ = [
     "s2_ifft",
     "so3_fft",
     "so3_ifft",
+    "s2_evaluate",
+    "so3_evaluate",
     "MAX_BANDWIDTH",
     "s2_nspec",
     "so3_nspec",

@@ -39,19 +39,18 @@ __all__ = ["s2_mm", "so3_mm", "so3_to_s2_mm", "so3_sum_n"]
 class _DegreeBlock:
     """Index maps of one block of degrees [l0, l1) padded to M = 2 l1 - 1 orders per axis."""
 
-    def __init__(self, l0: int, l1: int, device):
+    def __init__(self, l0: int, l1: int, b: int, device):
         M = 2 * l1 - 1
         l = np.arange(l0, l1)[:, None, None]
         m = np.arange(-(l1 - 1), l1)[None, :, None]
         k = np.arange(-(l1 - 1), l1)[None, None, :]
         valid3 = (np.abs(m) <= l) & (np.abs(k) <= l)  # [nl, M, M]
         valid2 = np.abs(m[:, :, 0]) <= l[:, :, 0]  # [nl, M]
-        L = l1
         self.M, self.n_degrees = M, l1 - l0
         t = lambda a: torch.as_tensor(a, dtype=torch.long, device=device)  # noqa: E731
-        # Gather maps into a spectrum extended by one zero entry (index nspec) for the padding.
-        self.so3_gather = t(np.where(valid3, so3_index(l, m, k), so3_nspec(L)).ravel())
-        self.s2_gather = t(np.where(valid2, s2_index(l[:, :, 0], m[:, :, 0]), s2_nspec(L)).ravel())
+        # Gather maps into the whole spectrum (bandwidth b) extended by one zero entry, index nspec(b), for padding.
+        self.so3_gather = t(np.where(valid3, so3_index(l, m, k), so3_nspec(b)).ravel())
+        self.s2_gather = t(np.where(valid2, s2_index(l[:, :, 0], m[:, :, 0]), s2_nspec(b)).ravel())
         # Positions of the valid outputs inside the flattened padded block, in spectral order.
         self.so3_valid = t(np.flatnonzero(valid3.ravel()))
         self.s2_valid = t(np.flatnonzero(valid2.ravel()))
@@ -60,7 +59,7 @@ class _DegreeBlock:
 @lru_cache(maxsize=32)
 def _degree_blocks(b: int, device: torch.device) -> list[_DegreeBlock]:
     blocks = partition_blocks(b, lambda a, e: (e - a) * (2 * e - 1) ** 3)
-    return [_DegreeBlock(a, e, device) for a, e in blocks]
+    return [_DegreeBlock(a, e, b, device) for a, e in blocks]
 
 
 def _spectral_first(x: torch.Tensor) -> torch.Tensor:

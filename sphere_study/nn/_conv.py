@@ -1,0 +1,210 @@
+r"""Spherical correlation layers: ``S2Conv`` (S² → SO(3)), ``SO3Conv`` (SO(3) → SO(3)), ``SO3ToS2`` (SO(3) → S²).
+
+Each layer correlates its input with a learned kernel made of weighted point masses on a small grid
+(:mod:`sphere_study.harmonics` kernel grids), computed in the Fourier domain:
+
+.. math::
+
+    \text{S2Conv:}\quad  y_o(R) = \sum_c \int_{S^2} \psi_{co}(R^{-1}x) f_c(x)\, \frac{dx}{4\pi}
+                        = \sum_{c,p} w_{cop}\, f_c(R x_p), \qquad
+    \hat y^l_{mn} = \sum_c \hat f^l_{c,m}\, \overline{\hat\psi^l_{co,n}},
+
+    \text{SO3Conv:}\quad y_o(R) = \sum_c \int_{SO(3)} \psi_{co}(R^{-1}g) f_c(g)\, dg
+                        = \sum_{c,p} w_{cop}\, f_c(R g_p), \qquad \hat y^l = \sum_c \hat f^l_c (\hat\psi^l_{co})^H,
+
+    \text{SO3ToS2:}\quad \hat y^l_m = \sum_n \Big[\sum_c \hat f^l_c (\hat\psi^l_{co})^H\Big]_{mn}
+    \quad\text{(Gerken et al. 2022), then the S² inverse transform.}
+
+Every layer adds a per-channel bias and is exactly equivariant on band-limited inputs:
+:math:`\Phi(L_Q f) = L_Q \Phi(f)` for all rotations Q (up to floating-point rounding), because a rotation multiplies
+the input spectrum by :math:`\overline{D^l(Q)}` from the left and the products above act on the right.
+
+Initialisation (He-style, for ReLU networks). Weights are stored with unit variance and scaled in ``forward`` by
+
+.. math:: s = \sqrt{\frac{2}{C_{in}\, P}} \qquad (P = \text{number of kernel points}),
+
+because :math:`y = s\sum_{c,p} w_{cop} f_c(R g_p)` has variance :math:`C_{in} P s^2\, \mathbb{E}[f^2]` over the
+weights, and a ReLU halves the second moment. Our transforms are normalised so that the correlation *is* this point
+sum at every bandwidth, so unlike s2cnn's scaling the rule needs no bandwidth factor. Keeping the scale outside the
+parameter keeps Adam's step size meaningful (as in s2cnn).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..harmonics import (
+    S2PointSpectrum,
+    SO3PointSpectrum,
+    s2_fft,
+    s2_ifft,
+    s2_mm,
+    s2_near_identity_grid,
+    so3_fft,
+    so3_ifft,
+    so3_mm,
+    so3_near_identity_grid,
+    so3_to_s2_mm,
+)
+from ..harmonics._validation import check_bandwidth
+
+__all__ = ["S2Conv", "SO3Conv", "SO3ToS2", "SO3Shortcut", "check_signal"]
+
+
+def check_signal(x: torch.Tensor, space: str, channels: int, bandwidth: int, layer: str) -> None:
+    """ValueError unless ``x`` is ``[B, channels, 2b, 2b]`` (S²) or ``[B, channels, 2b, 2b, 2b]`` (SO(3))."""
+    grid = (2 * bandwidth,) * (2 if space == "s2" else 3)
+    names = "beta, alpha" if space == "s2" else "beta, alpha, gamma"
+    expected = f"[batch, {channels}, {', '.join(map(str, grid))}] ({names} at bandwidth {bandwidth})"
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{layer} expects a tensor {expected}, got {type(x).__name__}")
+    if x.dim() != 2 + len(grid) or x.shape[1] != channels or tuple(x.shape[2:]) != grid:
+        hint = ""
+        if x.dim() == 2 + len(grid) and x.shape[1] == channels and len(set(x.shape[2:])) == 1 and x.shape[-1] % 2 == 0:
+            hint = f": bandwidth mismatch, the input has bandwidth {x.shape[-1] // 2}, the layer expects {bandwidth}"
+        raise ValueError(f"{layer} expects input {expected}, got {tuple(x.shape)}{hint}")
+    if not x.is_floating_point():
+        raise ValueError(f"{layer} expects a floating-point input, got {x.dtype}")
+
+
+class _Correlation(nn.Module):
+    """Shared parameters and bookkeeping of the three correlation layers."""
+
+    input_space: str
+    output_space: str
+
+    def __init__(self, in_channels: int, out_channels: int, b_in: int, b_out: int, grid, point_spectrum, bias: bool):
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{type(self).__name__}: {name} must be a positive integer, got {value!r}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.b_in = check_bandwidth(b_in, "b_in")
+        self.b_out = check_bandwidth(b_out, "b_out")
+        # Degrees l < min(b_in, b_out) pass: the input has no higher ones, the output grid cannot hold them.
+        self.bandwidth = min(b_in, b_out)
+        self.kernel_spectrum = point_spectrum(grid, self.bandwidth)
+        n_points = self.kernel_spectrum.n_points
+        self.weight = nn.Parameter(torch.randn(in_channels, out_channels, n_points))
+        self.scale = math.sqrt(2.0 / (in_channels * n_points))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+
+    @property
+    def n_points(self) -> int:
+        return self.kernel_spectrum.n_points
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_channels={self.in_channels}, out_channels={self.out_channels}, b_in={self.b_in}, b_out={self.b_out}, "
+            f"n_points={self.n_points}, bias={self.bias is not None}"
+        )
+
+    def kernel_hat(self, dtype: torch.dtype) -> torch.Tensor:
+        """Spectrum of the scaled kernel, ``[C_in, C_out, nspec]``."""
+        return self.kernel_spectrum(self.weight.to(dtype) * self.scale)
+
+    def _add_bias(self, y: torch.Tensor) -> torch.Tensor:
+        if self.bias is None:
+            return y
+        return y + self.bias.to(y.dtype).view(1, -1, *([1] * (y.dim() - 2)))
+
+
+class S2Conv(_Correlation):
+    r"""S² → SO(3) correlation with a kernel on S² points (default: 24 points in 3 rings up to β = π/8).
+
+    ``[B, C_in, 2b_in, 2b_in]`` → ``[B, C_out, 2b_out, 2b_out, 2b_out]``;
+    :math:`y_o(R) = s \sum_{c,p} w_{cop} f_c(R x_p) + \text{bias}_o` (band-limited to min(b_in, b_out)).
+
+    Equivariance: :math:`\text{S2Conv}(L_Q f) = L_Q\, \text{S2Conv}(f)`, with :math:`(L_Q f)(x) = f(Q^{-1}x)` on the
+    input and :math:`(L_Q y)(R) = y(Q^{-1}R)` on the output; exact for band-limited f.
+
+    Examples
+    --------
+    >>> conv = S2Conv(1, 4, b_in=8, b_out=4)
+    >>> conv(torch.randn(2, 1, 16, 16)).shape
+    torch.Size([2, 4, 8, 8, 8])
+    """
+
+    input_space, output_space = "s2", "so3"
+
+    def __init__(self, in_channels: int, out_channels: int, b_in: int, b_out: int, grid=None, bias: bool = True):
+        grid = s2_near_identity_grid() if grid is None else grid
+        super().__init__(in_channels, out_channels, b_in, b_out, grid, S2PointSpectrum, bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_signal(x, "s2", self.in_channels, self.b_in, "S2Conv")
+        xhat = s2_fft(x, b_out=self.bandwidth)  # [B, C_in, L^2]
+        z = s2_mm(xhat, self.kernel_hat(x.dtype))  # [B, C_out, nspec_so3(L)]
+        return self._add_bias(so3_ifft(z, b_out=self.b_out, real=True))
+
+
+class SO3Conv(_Correlation):
+    r"""SO(3) → SO(3) correlation with a kernel on SO(3) points (default: 192 points near the identity).
+
+    ``[B, C_in, 2b_in, 2b_in, 2b_in]`` → ``[B, C_out, 2b_out, 2b_out, 2b_out]``;
+    :math:`y_o(R) = s \sum_{c,p} w_{cop} f_c(R g_p) + \text{bias}_o`.
+
+    Equivariance: :math:`\text{SO3Conv}(L_Q f) = L_Q\, \text{SO3Conv}(f)`, exact for band-limited f.
+    """
+
+    input_space, output_space = "so3", "so3"
+
+    def __init__(self, in_channels: int, out_channels: int, b_in: int, b_out: int, grid=None, bias: bool = True):
+        grid = so3_near_identity_grid() if grid is None else grid
+        super().__init__(in_channels, out_channels, b_in, b_out, grid, SO3PointSpectrum, bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_signal(x, "so3", self.in_channels, self.b_in, "SO3Conv")
+        xhat = so3_fft(x, b_out=self.bandwidth)
+        z = so3_mm(xhat, self.kernel_hat(x.dtype))
+        return self._add_bias(so3_ifft(z, b_out=self.b_out, real=True))
+
+
+class SO3ToS2(_Correlation):
+    r"""SO(3) → S² projection layer of Gerken et al. (2022): SO(3) correlation, then the sum over the kernel's index n.
+
+    ``[B, C_in, 2b_in, 2b_in, 2b_in]`` → ``[B, C_out, 2b_out, 2b_out]``;
+    :math:`\hat y^l_m = \sum_n \big[\sum_c \hat f^l_c (\hat\psi^l_{co})^H\big]_{mn}`, then the S² inverse transform,
+    plus bias. The sum over n (the index that comes from the kernel) keeps equivariance; summing over m would not.
+
+    Equivariance: :math:`\text{SO3ToS2}(L_Q f) = L_Q\, \text{SO3ToS2}(f)`, with :math:`(L_Q y)(x) = y(Q^{-1}x)` on the
+    S² output; exact for band-limited f.
+    """
+
+    input_space, output_space = "so3", "s2"
+
+    def __init__(self, in_channels: int, out_channels: int, b_in: int, b_out: int, grid=None, bias: bool = True):
+        grid = so3_near_identity_grid() if grid is None else grid
+        super().__init__(in_channels, out_channels, b_in, b_out, grid, SO3PointSpectrum, bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_signal(x, "so3", self.in_channels, self.b_in, "SO3ToS2")
+        xhat = so3_fft(x, b_out=self.bandwidth)
+        z = so3_to_s2_mm(xhat, self.kernel_hat(x.dtype))  # [B, C_out, L^2]
+        return self._add_bias(s2_ifft(z, b_out=self.b_out, real=True))
+
+
+class SO3Shortcut(nn.Module):
+    r"""Skip connection between SO(3) feature maps that may differ in channels and bandwidth.
+
+    Identity when channels and bandwidth agree; otherwise an :class:`SO3Conv` whose kernel is a single point at the
+    identity rotation, :math:`y_o(R) = s\sum_c w_{co} f_c(R)` band-limited to min(b_in, b_out): a 1×1 channel mix
+    that also resamples to the new bandwidth. Equivariant like SO3Conv.
+    """
+
+    input_space, output_space = "so3", "so3"
+
+    def __init__(self, in_channels: int, out_channels: int, b_in: int, b_out: int):
+        super().__init__()
+        self.in_channels, self.out_channels, self.b_in, self.b_out = in_channels, out_channels, b_in, b_out
+        identity = in_channels == out_channels and b_in == b_out
+        self.conv = None if identity else SO3Conv(in_channels, out_channels, b_in, b_out, grid=[[0.0, 0.0, 0.0]])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.conv is None:
+            check_signal(x, "so3", self.in_channels, self.b_in, "SO3Shortcut")
+            return x
+        return self.conv(x)
