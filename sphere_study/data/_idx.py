@@ -1,0 +1,232 @@
+r"""IDX files (the MNIST format): finding, downloading, MD5-verifying and parsing them.
+
+An IDX file is a header followed by raw big-endian data:
+
+* 2 zero bytes, a type byte (``0x08`` = unsigned byte, the only type MNIST uses), a byte ``d`` = number of dimensions;
+* ``d`` big-endian uint32 sizes;
+* :math:`\prod_i n_i` data bytes.
+
+Files may be gzipped (detected by the gzip magic bytes, not by the name). The published checksums are those of the
+``.gz`` files, so a ``.gz`` file is MD5-verified whenever it is found or downloaded; an uncompressed copy is checked for
+its structure only (header, exact size), which catches truncation but not a flipped pixel.
+
+Downloads try each mirror in turn with short connect/read timeouts (host-name resolution included, which the socket
+timeout alone does not cover), stream into a temporary file in the destination folder, verify the MD5 and only then
+``os.replace`` it into place, so an interrupted download never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import socket
+import tempfile
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DataFileError",
+    "MissingDataFileError",
+    "CorruptDataFileError",
+    "IdxFile",
+    "read_idx",
+    "md5sum",
+    "fetch_idx_file",
+]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_IDX_UBYTE = 0x08
+
+
+class DataFileError(Exception):
+    """A source data file is missing, unreadable or fails its checksum; the message says which file and what to do."""
+
+
+class MissingDataFileError(DataFileError, FileNotFoundError):
+    """The file is not in the data folder and could not be downloaded."""
+
+
+class CorruptDataFileError(DataFileError, ValueError):
+    """The file exists but is truncated, not IDX, not gzip, or has the wrong MD5."""
+
+
+@dataclass(frozen=True)
+class IdxFile:
+    """One published IDX file: its name (as on the mirrors, ending in ``.gz``) and the MD5 of that ``.gz``."""
+
+    name: str
+    md5: str
+
+    @property
+    def uncompressed_name(self) -> str:
+        return self.name[: -len(".gz")] if self.name.endswith(".gz") else self.name
+
+
+def md5sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """Hex MD5 of a file, read in chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    r"""Parse an IDX file of unsigned bytes (gzipped or not) into a uint8 array of the shape its header states.
+
+    Raises
+    ------
+    CorruptDataFileError
+        When the gzip stream is truncated or damaged, the header is not IDX, the type is not unsigned byte, or the
+        data length differs from the product of the sizes in the header.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x-idx1-ubyte"
+    >>> _ = p.write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9]))
+    >>> read_idx(p).tolist()
+    [7, 8, 9]
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise CorruptDataFileError(
+                f"{path} is a damaged or truncated gzip file ({exc}); delete it and download it again"
+            ) from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise CorruptDataFileError(f"{path} is not an IDX file (its first bytes are {raw[:4].hex() or 'missing'})")
+    if raw[2] != _IDX_UBYTE:
+        raise CorruptDataFileError(f"{path}: IDX type code 0x{raw[2]:02x} is not supported (expected 0x08, ubyte)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise CorruptDataFileError(f"{path} is truncated inside its IDX header ({len(raw)} bytes)")
+    shape = tuple(int(n) for n in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected = int(np.prod(shape, dtype=np.int64))
+    if len(raw) - header != expected:
+        raise CorruptDataFileError(
+            f"{path} holds {len(raw) - header} data bytes but its header says shape {shape} = {expected} bytes"
+            + (": the file is truncated" if len(raw) - header < expected else "")
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
+
+
+def _resolve_host(host: str, port: int, timeout: float) -> None:
+    """Resolve ``host`` in a daemon thread; ``OSError`` after ``timeout`` s (getaddrinfo ignores socket timeouts)."""
+    outcome: dict[str, BaseException | None] = {}
+
+    def target() -> None:
+        try:
+            socket.getaddrinfo(host, port)
+            outcome["error"] = None
+        except OSError as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True, name=f"resolve-{host}")
+    thread.start()
+    thread.join(timeout)
+    if "error" not in outcome:
+        raise OSError(f"resolving {host} took longer than {timeout:g} s")
+    if outcome["error"] is not None:
+        raise outcome["error"]
+
+
+def _download(url: str, destination: Path, md5: str, timeout: float, progress: bool) -> None:
+    """Stream ``url`` into ``destination`` atomically, verifying ``md5`` (``OSError``/``CorruptDataFileError``)."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme in ("http", "https") and parsed.hostname:
+        _resolve_host(parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80), timeout)
+    from tqdm.auto import tqdm
+
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.md5(usedforsecurity=False)
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=destination.name, disable=not progress) as bar:
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != md5:
+            raise CorruptDataFileError(f"MD5 of the download is {digest.hexdigest()}, expected {md5}")
+        os.replace(tmp, destination)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def fetch_idx_file(
+    root: str | os.PathLike,
+    file: IdxFile,
+    mirrors: Sequence[str],
+    *,
+    download: bool = True,
+    timeout: float = 5.0,
+    progress: bool = True,
+    what: str = "",
+) -> Path:
+    r"""Path of ``file`` in ``root``, MD5-verified, downloading it from ``mirrors`` first when it is missing.
+
+    Looks for ``root/NAME.gz`` (MD5-verified) and then for the uncompressed ``root/NAME`` (structure-checked when read).
+    When neither exists and ``download`` is true, tries ``mirror + NAME.gz`` for each mirror in turn, each with
+    ``timeout`` seconds for name resolution, connection and every read.
+
+    Raises
+    ------
+    CorruptDataFileError
+        ``root/NAME.gz`` exists but its MD5 differs from the published one.
+    MissingDataFileError
+        Neither file exists and no mirror delivered a verified copy (the message lists what each mirror answered).
+    """
+    root = Path(root).expanduser()
+    label = f"{what} file" if what else "file"
+    compressed = root / file.name
+    uncompressed = root / file.uncompressed_name
+    if compressed.is_file():
+        actual = md5sum(compressed)
+        if actual != file.md5:
+            source = f" from {mirrors[0]}{file.name}" if mirrors else ""
+            raise CorruptDataFileError(
+                f"{label} {compressed} has MD5 {actual}, expected {file.md5}: it is corrupt, truncated or another "
+                f"dataset's file. Delete it to download it again, or replace it with a good copy{source}"
+            )
+        return compressed
+    if uncompressed.is_file():
+        return uncompressed
+    failures = []
+    if download:
+        for mirror in mirrors:
+            url = mirror + file.name
+            try:
+                _download(url, compressed, file.md5, timeout, progress)
+                return compressed
+            except (OSError, urllib.error.URLError, CorruptDataFileError) as exc:
+                reason = getattr(exc, "reason", exc)
+                failures.append(f"{url}: {reason}")
+    how = (
+        "could not be downloaded (" + "; ".join(failures) + ")"
+        if failures
+        else "downloading is switched off (download=False)"
+    )
+    urls = " or ".join(m + file.name for m in mirrors) or "the dataset's publisher"
+    raise MissingDataFileError(
+        f"{label} {file.name} is not in {root} and {how}. Download it from {urls} (MD5 {file.md5}) into {root}, "
+        "or pass root=FOLDER holding it"
+    )
