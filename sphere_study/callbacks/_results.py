@@ -1,0 +1,111 @@
+"""``results.json``: the one file per run that sweeps and plots read (schema in :mod:`sphere_study.results`)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+import yaml
+from lightning.pytorch.utilities import rank_zero_only
+
+from .._io import atomic_write_json
+from ..results import RESULTS_FILE, SCHEMA_VERSION
+
+__all__ = ["ResultsWriter", "ParameterChecksum"]
+
+
+def _number(value):
+    value = float(value.detach().cpu()) if isinstance(value, torch.Tensor) else float(value)
+    return None if math.isnan(value) else value
+
+
+class ResultsWriter(pl.Callback):
+    """Writes ``<default_root_dir>/results.json`` atomically at the end of testing (``after="test"``, the default:
+    ``sphere-study fit`` tests after training) or at the end of fitting (``after="fit"``).
+
+    Nothing is written for a run that stops early with an error, so a sweep can tell finished points from the rest.
+    """
+
+    def __init__(self, after: str = "test"):
+        if after not in ("test", "fit"):
+            raise ValueError(f"after must be 'test' or 'fit', got {after!r}")
+        self.after = after
+        self._start: float | None = None
+        self._fit_epochs: int | None = None
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if self._start is None:
+            self._start = time.time()
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self._fit_epochs = trainer.current_epoch
+        if self.after == "fit":
+            self.write(trainer, pl_module)
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        # After a fit in the same process: the run's results. A stand-alone `test` of a checkpoint leaves the run's
+        # results.json alone and writes test_results.json beside it.
+        if self.after == "test":
+            self.write(trainer, pl_module, RESULTS_FILE if self._fit_epochs is not None else "test_results.json")
+
+    @staticmethod
+    def _config(trainer) -> dict:
+        path = Path(trainer.log_dir or trainer.default_root_dir) / "config.yaml"
+        if not path.exists():
+            return {}
+        with open(path) as f:
+            return yaml.safe_load(f) or {}
+
+    @rank_zero_only
+    def write(self, trainer, pl_module, filename: str = RESULTS_FILE) -> Path:
+        dm = trainer.datamodule
+        data = {}
+        if dm is not None:
+            for name in ("source", "train_size", "augment", "rotate_train", "rotate_test", "digits_per_sphere", "bandwidth"):
+                data[name] = getattr(dm, name, None)
+            train = getattr(dm, "train_dataset", None)
+            data["num_train_samples"] = len(train) if train is not None else None
+        checkpoint = trainer.checkpoint_callback
+        metrics = {k: _number(v) for k, v in trainer.callback_metrics.items() if not k.startswith("gpu/")}
+        if checkpoint is not None and checkpoint.monitor and checkpoint.best_model_score is not None:
+            metrics[f"best/{checkpoint.monitor}"] = _number(checkpoint.best_model_score)
+        seed = os.environ.get("PL_GLOBAL_SEED")
+        results = {
+            "schema_version": SCHEMA_VERSION,
+            "status": "completed",
+            "task": getattr(pl_module, "task_name", None),
+            "model": {
+                "name": getattr(pl_module, "network_name", type(pl_module).__name__),
+                "family": getattr(pl_module, "family", None),
+                "num_parameters": getattr(pl_module, "num_parameters", None),
+            },
+            "data": data,
+            "seed": int(seed) if seed is not None else None,
+            "metrics": metrics,
+            "epochs": self._fit_epochs if self._fit_epochs is not None else trainer.current_epoch,
+            "wall_time_s": time.time() - (self._start or time.time()),
+            "config": self._config(trainer),
+        }
+        path = Path(trainer.default_root_dir) / filename
+        atomic_write_json(path, results)
+        return path
+
+
+class ParameterChecksum(pl.Callback):
+    """Writes ``param_checksum_rank<r>.txt`` (SHA-256 of all parameters) per process at the end of fitting, so that
+    distributed runs can be checked for replicas that drifted apart."""
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        import hashlib
+
+        h = hashlib.sha256()
+        for name, p in sorted(pl_module.named_parameters()):
+            h.update(name.encode())
+            h.update(p.detach().cpu().contiguous().numpy().tobytes())
+        path = Path(trainer.default_root_dir) / f"param_checksum_rank{trainer.global_rank}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(h.hexdigest() + "\n")
