@@ -48,17 +48,30 @@ def metric_key(stage: str, metric: str, split: str | None = None) -> str:
     return f"{stage}/{metric}" if split is None else f"{stage}/{split}/{metric}"
 
 
+def num_train_samples(train_size: int, augment: int | str) -> int:
+    """Training images a run sees: ``train_size × augment``, or ``train_size`` for online augmentation."""
+    return train_size if augment == "online" else train_size * augment
+
+
 class ResultsError(ValueError):
     """A ``results.json`` that is missing, unreadable, or does not follow the schema above; the message names it."""
 
 
+_OPTIONAL_INT = (int, type(None))
 #: Fields of ``results.json`` that sweeps and plots read, with their types (checked by :func:`load_results`).
+#: Fields the writer may not know (no seed set, a network without a family, train_size left at "all") may be null.
 _REQUIRED_FIELDS = {
     "task": str,
-    "seed": int,
+    "seed": _OPTIONAL_INT,
     "metrics": dict,
-    "model": {"name": str, "family": str, "num_parameters": int},
-    "data": {"source": str, "train_size": int, "augment": (int, str), "rotate_train": bool, "num_train_samples": int},
+    "model": {"name": str, "family": (str, type(None)), "num_parameters": _OPTIONAL_INT},
+    "data": {
+        "source": str,
+        "train_size": _OPTIONAL_INT,
+        "augment": (int, str),
+        "rotate_train": bool,
+        "num_train_samples": _OPTIONAL_INT,
+    },
 }
 
 
@@ -79,8 +92,8 @@ def load_results(path) -> dict:
     ------
     ResultsError
         The file is missing or not JSON, its ``schema_version`` is not :data:`SCHEMA_VERSION`, its ``status`` is not
-        ``"completed"``, or a field listed in the module docstring is missing or of the wrong type; the message names
-        the file and the field.
+        ``"completed"``, or a field that sweeps and plots read is missing or of the wrong type (a metric may be null:
+        the writer stores NaN so); the message names the file and the field.
     """
     path = Path(path)
     if path.is_dir():
@@ -104,8 +117,8 @@ def load_results(path) -> dict:
     if augment != "online" and (not isinstance(augment, int) or augment < 1):
         raise ResultsError(f"{path}: field 'data.augment' is {augment!r}, expected an int >= 1 or 'online'")
     for key, value in record["metrics"].items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ResultsError(f"{path}: metric {key!r} is {value!r}, expected a number")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ResultsError(f"{path}: metric {key!r} is {value!r}, expected a number or null")
     return record
 
 
