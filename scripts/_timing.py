@@ -1,0 +1,88 @@
+"""Timing and memory helpers shared by the benchmark scripts (not part of the package).
+
+* :func:`measure` runs a callable a few times after warm-up and returns the median wall time and the peak memory:
+  on CUDA ``torch.cuda.max_memory_allocated`` above the starting allocation; on CPU the peak resident set size above
+  the starting one, sampled every millisecond from ``/proc/self/statm`` by a background thread (torch's CPU allocator
+  returns memory to the OS, so this is a fair peak of what the call needs).
+* :func:`machine` describes the machine for the JSON header.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import threading
+import time
+
+import torch
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except OSError:  # not Linux: no sampling
+        return 0
+
+
+class _PeakRSS:
+    def __enter__(self):
+        self.start = self.peak = _rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(fn, device: torch.device, repeats: int = 5, warmup: int = 1) -> dict:
+    """Median seconds of ``fn()`` over ``repeats`` runs (after ``warmup``) and peak extra memory in MiB."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+    with _PeakRSS() as rss:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            times.append(time.perf_counter() - start)
+    peak = (torch.cuda.max_memory_allocated(device) - base) if device.type == "cuda" else (rss.peak - rss.start)
+    return {"median_s": statistics.median(times), "min_s": min(times), "peak_mem_mib": peak / 2**20, "repeats": repeats}
+
+
+def machine() -> dict:
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def devices() -> list[torch.device]:
+    return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
