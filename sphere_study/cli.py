@@ -12,8 +12,9 @@ r"""The ``sphere-study`` command: ``fit`` / ``validate`` / ``test`` / ``predict`
 
 Every option is a YAML key and a ``--section.key value`` flag; unknown keys and wrong types are rejected by
 jsonargparse with a message naming them. The data's ``bandwidth``, ``num_classes`` and ``in_channels`` are linked to the
-task's network. Always-on callbacks have their own sections: ``checkpoint`` (ModelCheckpoint, ``last.ckpt`` kept for
-``--ckpt_path last``), ``results`` (results.json), ``equivariance``, ``samples`` and ``gpu_monitor``. Logging: the
+task's network. Always-on callbacks have their own sections: ``checkpoint`` (ModelCheckpoint: the best epoch by
+``checkpoint.monitor``, which ``fit`` tests), ``last_checkpoint`` (``last.ckpt`` every epoch, for ``--ckpt_path last``),
+``results`` (results.json), ``equivariance``, ``samples`` and ``gpu_monitor``. Logging: the
 trainer's logger (wandb, offline by default, see :class:`sphere_study.loggers.WandbLogger`) plus a CSV log that is
 always written to the run folder, so a run is never lost if wandb cannot start.
 """
@@ -30,7 +31,14 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
 
-from .callbacks import EquivarianceMonitor, GPUMonitor, PredictionSamples, ResultsWriter
+from .callbacks import (
+    EquivarianceMonitor,
+    GPUMonitor,
+    LastCheckpoint,
+    PredictionSamples,
+    ResultsWriter,
+    best_checkpoint_callback,
+)
 from .data import SphericalDataModule
 from .tasks import SphericalTask
 
@@ -46,7 +54,7 @@ class SphereStudyCLI(LightningCLI):
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.link_arguments("data.in_channels", "model.init_args.in_channels", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-        parser.set_defaults({"checkpoint.save_last": True})
+        parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
         parser.add_lightning_class_args(ResultsWriter, "results")
         parser.add_lightning_class_args(EquivarianceMonitor, "equivariance")
         parser.add_lightning_class_args(PredictionSamples, "samples")
@@ -58,11 +66,16 @@ class SphereStudyCLI(LightningCLI):
     # --- run folder and loggers ---------------------------------------------------------------------------------------
 
     def _prepare_run(self) -> None:
-        """Loggers into the run folder: CSV first (so checkpoints and config.yaml land in the run folder), then wandb
-        if it starts; if it does not, the run goes on with the CSV log and a warning."""
+        """Everything of a run in its folder: checkpoints in ``<run>/checkpoints`` (where ``--ckpt_path last`` finds
+        them), a CSV log per invocation in ``<run>/logs/version_<k>`` (a resumed run never overwrites the first part's
+        log; config.yaml goes there too), and wandb in ``<run>/wandb`` if it starts; if it does not, the run goes on
+        with the CSV log and a warning."""
         trainer = self.trainer
         run_dir = Path(trainer.default_root_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
+        for callback in trainer.checkpoint_callbacks:
+            if callback.dirpath is None:
+                callback.dirpath = str(run_dir / "checkpoints")
         kept = []
         for logger in trainer.loggers:
             if isinstance(logger, CSVLogger) and Path(logger.save_dir) == run_dir:
@@ -78,7 +91,7 @@ class SphereStudyCLI(LightningCLI):
                     warnings.warn(f"wandb could not start ({type(e).__name__}: {e}); logging to CSV only", stacklevel=2)
                     continue
             kept.append(logger)
-        trainer.loggers = [CSVLogger(save_dir=run_dir, name="", version="")] + kept
+        trainer.loggers = [CSVLogger(save_dir=run_dir, name="logs")] + kept
 
     def _config_dict(self) -> dict:
         config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
@@ -100,7 +113,7 @@ class SphereStudyCLI(LightningCLI):
     def after_fit(self) -> None:
         if not self._subcommand_config().get("test_after_fit", True) or self.trainer.interrupted:
             return
-        checkpoint = self.trainer.checkpoint_callback
+        checkpoint = best_checkpoint_callback(self.trainer)
         ckpt_path = "best" if checkpoint is not None and checkpoint.best_model_path else None
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path)
 

@@ -14,6 +14,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from .._io import atomic_write_json
 from ..results import RESULTS_FILE, SCHEMA_VERSION
+from ._checkpoint import best_checkpoint_callback
 
 __all__ = ["ResultsWriter", "ParameterChecksum"]
 
@@ -36,6 +37,7 @@ class ResultsWriter(pl.Callback):
         self.after = after
         self._start: float | None = None
         self._fit_epochs: int | None = None
+        self._fit_metrics: dict = {}  # the last train/val metrics: testing replaces trainer.callback_metrics
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         if self._start is None:
@@ -43,6 +45,7 @@ class ResultsWriter(pl.Callback):
 
     def on_fit_end(self, trainer, pl_module) -> None:
         self._fit_epochs = trainer.current_epoch
+        self._fit_metrics = dict(trainer.callback_metrics)
         if self.after == "fit":
             self.write(trainer, pl_module)
 
@@ -54,7 +57,10 @@ class ResultsWriter(pl.Callback):
 
     @staticmethod
     def _config(trainer) -> dict:
-        path = Path(trainer.log_dir or trainer.default_root_dir) / "config.yaml"
+        # The first logger's folder holds config.yaml (SaveConfigCallback); trainer.log_dir would broadcast, which
+        # this rank-zero-only code must not do under DDP.
+        log_dir = trainer.loggers[0].log_dir if trainer.loggers and trainer.loggers[0].log_dir else trainer.default_root_dir
+        path = Path(log_dir) / "config.yaml"
         if not path.exists():
             return {}
         with open(path) as f:
@@ -69,8 +75,9 @@ class ResultsWriter(pl.Callback):
                 data[name] = getattr(dm, name, None)
             train = getattr(dm, "train_dataset", None)
             data["num_train_samples"] = len(train) if train is not None else None
-        checkpoint = trainer.checkpoint_callback
-        metrics = {k: _number(v) for k, v in trainer.callback_metrics.items() if not k.startswith("gpu/")}
+        checkpoint = best_checkpoint_callback(trainer)
+        metrics = {**self._fit_metrics, **trainer.callback_metrics}
+        metrics = {k: _number(v) for k, v in metrics.items() if not k.startswith("gpu/")}
         if checkpoint is not None and checkpoint.monitor and checkpoint.best_model_score is not None:
             metrics[f"best/{checkpoint.monitor}"] = _number(checkpoint.best_model_score)
         seed = os.environ.get("PL_GLOBAL_SEED")

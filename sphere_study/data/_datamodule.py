@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ._cache import SphereCache
 from ._canvas import check_fits, default_canvas_size
-from ._datasets import OnlineSphericalDataset, SphericalDataset
+from ._datasets import EpochShuffleSampler, OnlineSphericalDataset, SphericalDataset
 from ._generate import (
     DEFAULT_THRESHOLD,
     TASKS,
@@ -355,13 +355,16 @@ class SphericalDataModule(L.LightningDataModule):
                     self.test_datasets[name] = SphericalDataset(sphere_set, f"test/{name}")
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        # A seeded loader generator fixes the shuffling and the worker seeds (hence the online rotations).
+        # The order depends only on (seed, epoch) (EpochShuffleSampler), so a resumed run sees what an uninterrupted
+        # one sees. Online rotations follow the epoch too, which workers only learn when they start: they are not
+        # kept alive between epochs then.
+        online = isinstance(dataset, OnlineSphericalDataset)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=EpochShuffleSampler(dataset, self.seed) if shuffle else None,
             num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            persistent_workers=self.num_workers > 0 and not online,
             generator=derive_generator(self.seed, "loader"),
         )
 

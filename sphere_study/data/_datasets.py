@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset, Sampler, get_worker_info
 
 from ..harmonics import random_rotation
 from ._canvas import compose_canvases
@@ -76,6 +76,30 @@ class SphericalDataset(Dataset):
         )
 
 
+class EpochShuffleSampler(Sampler[int]):
+    r"""Shuffles with a permutation that depends only on ``(seed, epoch)``.
+
+    Lightning calls :meth:`set_epoch` before every epoch (also under DDP, where it wraps this sampler), so a run
+    resumed from a checkpoint at epoch e sees the same order as an uninterrupted run; the dataset's own
+    ``set_epoch`` (online augmentation) is called too.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset, self.seed, self.epoch = dataset, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(self.epoch)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.dataset), generator=derive_generator(self.seed, "shuffle", self.epoch))
+        return iter(order.tolist())
+
+
 class OnlineSphericalDataset(Dataset):
     r"""Training canvases that get a fresh Haar-random rotation on every load (``augment="online"``).
 
@@ -85,10 +109,11 @@ class OnlineSphericalDataset(Dataset):
     (``__getitems__``), single-threaded: a few milliseconds for 32 samples at b = 30, so with ``num_workers >= 1``
     it runs in the loader's worker processes alongside training.
 
-    The rotations come from a generator seeded by ``(seed, "online", rank)`` in the main process and by
-    ``(seed, "online", rank, worker seed)`` in a DataLoader worker, where PyTorch sets the worker seed from the
-    loader's generator and ``rank`` is the distributed rank (0 without DDP): with a seeded loader the stream is
-    reproducible, and neither workers nor ranks repeat one another.
+    The rotations come from a generator seeded by ``(seed, "online", rank, epoch)`` in the main process and by
+    ``(seed, "online", rank, epoch, worker id)`` in a DataLoader worker, where ``rank`` is the distributed rank (0
+    without DDP) and ``epoch`` is set by :class:`EpochShuffleSampler` through :meth:`set_epoch`: the stream is
+    reproducible, neither workers nor ranks repeat one another, and a run resumed at epoch e draws exactly the
+    rotations an uninterrupted run draws in epoch e.
     """
 
     def __init__(self, plan: SpherePlan, pool: DigitImages, seed: int, name: str = "train") -> None:
@@ -102,6 +127,11 @@ class OnlineSphericalDataset(Dataset):
         self.projector = plan.spec.projector()
         self._generator: torch.Generator | None = None
         self._generator_owner: tuple | None = None
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start the rotation stream of ``epoch`` (called by the sampler before each epoch)."""
+        self.epoch = int(epoch)
 
     @property
     def task(self) -> str:
@@ -116,9 +146,9 @@ class OnlineSphericalDataset(Dataset):
         # Under DDP every rank runs the same loader seeds: the rank keeps their rotation streams apart.
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
         rank = torch.distributed.get_rank() if distributed else 0
-        owner = (os.getpid(), rank, None if info is None else info.seed)
+        owner = (os.getpid(), rank, self.epoch, None if info is None else info.id)
         if self._generator is None or self._generator_owner != owner:
-            stream = ("online", rank) if info is None else ("online", rank, info.seed)
+            stream = ("online", rank, self.epoch) if info is None else ("online", rank, self.epoch, info.id)
             self._generator = derive_generator(self.seed, *stream)
             self._generator_owner = owner
         return self._generator

@@ -60,7 +60,8 @@ def test_fit_leaves_results_wandb_and_csv(tiny, tmp_path):
     assert results["data"]["source"] == "digits" and results["data"]["num_train_samples"] == 48
     assert results["config"]["data"]["bandwidth"] == 6 and results["seed"] == 0
     assert list((run / "wandb").glob("offline-run-*")), "an offline wandb run"
-    assert (run / "metrics.csv").exists() and (run / "checkpoints" / "last.ckpt").exists()
+    assert list(run.glob("logs/version_*/metrics.csv")) and list(run.glob("logs/version_*/config.yaml"))
+    assert (run / "checkpoints" / "last.ckpt").exists()
     assert list((run / "samples").glob("*.png"))
 
 
@@ -133,7 +134,7 @@ def test_data_errors_reach_the_user(tiny, tmp_path, capsys):
                  "--data.download", "false"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2
-    assert "sphere-study: error:" in err and "train-images-idx3-ubyte" in err
+    assert "sphere-study: error:" in err and "idx3-ubyte" in err and "nowhere" in err
 
 
 def test_ddp_two_cpu_processes_agree(tmp_path):

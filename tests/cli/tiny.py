@@ -26,6 +26,7 @@ def tiny_config(tmp_path: Path, network=TINY_S2CNN, max_epochs: int = 1, **data)
     config["equivariance"] = {"n_samples": 4, "n_rotations": 2}
     config["samples"] = {"n_samples": 2}
     path = tmp_path / "tiny.yaml"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config))
     return path
 
