@@ -114,7 +114,8 @@ class SphereStudyCLI(LightningCLI):
         if not self._subcommand_config().get("test_after_fit", True) or self.trainer.interrupted:
             return
         checkpoint = best_checkpoint_callback(self.trainer)
-        ckpt_path = "best" if checkpoint is not None and checkpoint.best_model_path else None
+        # An explicit path: "best" would take the first ModelCheckpoint, which may be the LastCheckpoint.
+        ckpt_path = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path)
 
     def before_validate(self) -> None:
@@ -162,7 +163,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sphere-study: error: {e}", file=sys.stderr)
         print("(set SPHERE_STUDY_DEBUG=1 for the full traceback)", file=sys.stderr)
         return 2
+    finally:
+        _finish_wandb()
     return 0
+
+
+def _finish_wandb() -> None:
+    """Close this invocation's wandb run, so that the next one in the same process starts its own."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()
 
 
 if __name__ == "__main__":
