@@ -56,10 +56,22 @@ class _DegreeBlock:
         self.s2_valid = t(np.flatnonzero(valid2.ravel()))
 
 
+class _DegreeBlocks(list):
+    """All blocks of bandwidth b, with their gather maps concatenated: one gather per operand, then a split (the
+    backward of a split is one concatenation; per-block gathers would each scatter into a zero copy of the input)."""
+
+    def __init__(self, blocks: list[_DegreeBlock]):
+        super().__init__(blocks)
+        self.so3_gather = torch.cat([blk.so3_gather for blk in blocks])
+        self.s2_gather = torch.cat([blk.s2_gather for blk in blocks])
+        self.so3_sizes = [len(blk.so3_gather) for blk in blocks]
+        self.s2_sizes = [len(blk.s2_gather) for blk in blocks]
+
+
 @lru_cache(maxsize=32)
-def _degree_blocks(b: int, device: torch.device) -> list[_DegreeBlock]:
+def _degree_blocks(b: int, device: torch.device) -> _DegreeBlocks:
     blocks = partition_blocks(b, lambda a, e: (e - a) * (2 * e - 1) ** 3)
-    return [_DegreeBlock(a, e, b, device) for a, e in blocks]
+    return _DegreeBlocks([_DegreeBlock(a, e, b, device) for a, e in blocks])
 
 
 def _spectral_first(x: torch.Tensor) -> torch.Tensor:
@@ -93,22 +105,28 @@ def s2_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     batch_shape, c_out = x.shape[:-2], y.shape[1]
     xs, ys = _spectral_first(x), torch.cat([y.permute(2, 0, 1), y.new_zeros(1, *y.shape[:2])])
     N, c_in = xs.shape[1], xs.shape[2]
+    blocks = _degree_blocks(b, x.device)
+    xparts = xs.index_select(0, blocks.s2_gather).split(blocks.s2_sizes)
+    yparts = ys.index_select(0, blocks.s2_gather).split(blocks.s2_sizes)
     out = []
-    for blk in _degree_blocks(b, x.device):
+    for blk, xg, yg in zip(blocks, xparts, yparts):
         nl, M = blk.n_degrees, blk.M
-        xg = xs.index_select(0, blk.s2_gather).view(nl, M, N, c_in).reshape(nl, M * N, c_in)
-        yg = ys.index_select(0, blk.s2_gather).view(nl, M, c_in, c_out).permute(0, 2, 1, 3)
+        xg = xg.reshape(nl, M * N, c_in)
+        yg = yg.view(nl, M, c_in, c_out).permute(0, 2, 1, 3)
         z = torch.bmm(xg, yg.reshape(nl, c_in, M * c_out).conj())  # [nl, (m, N), (n, C_out)]
         z = z.view(nl, M, N, M, c_out).permute(0, 1, 3, 2, 4).reshape(nl * M * M, N, c_out)
         out.append(z.index_select(0, blk.so3_valid))
     return _finish(torch.cat(out), batch_shape, c_out)
 
 
-def _so3_blocks_x(xs: torch.Tensor, blk: _DegreeBlock) -> torch.Tensor:
-    """Padded per-degree matrices ``[nl, (m, N), (k, C)]`` of spectral-first SO(3) spectra."""
-    nl, M = blk.n_degrees, blk.M
+def _so3_blocks_x(xs: torch.Tensor, blocks: _DegreeBlocks) -> list[torch.Tensor]:
+    """Padded per-degree matrices ``[nl, (m, N), (k, C)]`` of spectral-first SO(3) spectra, one per block."""
     N, c = xs.shape[1], xs.shape[2]
-    return xs.index_select(0, blk.so3_gather).view(nl, M, M, N, c).permute(0, 1, 3, 2, 4).reshape(nl, M * N, M * c)
+    parts = xs.index_select(0, blocks.so3_gather).split(blocks.so3_sizes)
+    return [
+        xg.view(blk.n_degrees, blk.M, blk.M, N, c).permute(0, 1, 3, 2, 4).reshape(blk.n_degrees, blk.M * N, blk.M * c)
+        for blk, xg in zip(blocks, parts)
+    ]
 
 
 def so3_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -119,12 +137,13 @@ def so3_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     batch_shape, c_out = x.shape[:-2], y.shape[1]
     xs, ys = _spectral_first(x), torch.cat([y.permute(2, 0, 1), y.new_zeros(1, *y.shape[:2])])
     N, c_in = xs.shape[1], xs.shape[2]
+    blocks = _degree_blocks(b, x.device)
+    yparts = ys.index_select(0, blocks.so3_gather).split(blocks.so3_sizes)
     out = []
-    for blk in _degree_blocks(b, x.device):
+    for blk, xg, yg in zip(blocks, _so3_blocks_x(xs, blocks), yparts):
         nl, M = blk.n_degrees, blk.M
-        xg = _so3_blocks_x(xs, blk)
         # y^l_{nk}[c, o] -> [(k, c), (n, o)], conjugated: (y^l)^H per channel pair.
-        yg = ys.index_select(0, blk.so3_gather).view(nl, M, M, c_in, c_out).permute(0, 2, 3, 1, 4)
+        yg = yg.view(nl, M, M, c_in, c_out).permute(0, 2, 3, 1, 4)
         z = torch.bmm(xg, yg.reshape(nl, M * c_in, M * c_out).conj())  # [nl, (m, N), (n, C_out)]
         z = z.view(nl, M, N, M, c_out).permute(0, 1, 3, 2, 4).reshape(nl * M * M, N, c_out)
         out.append(z.index_select(0, blk.so3_valid))
@@ -163,11 +182,12 @@ def so3_to_s2_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     ysum = y.new_zeros(s2_nspec(b) + 1, c_in, c_out).index_add(0, target, y.permute(2, 0, 1))
     xs = _spectral_first(x)
     N = xs.shape[1]
+    blocks = _degree_blocks(b, x.device)
+    yparts = ysum.index_select(0, blocks.s2_gather).split(blocks.s2_sizes)
     out = []
-    for blk in _degree_blocks(b, x.device):
+    for blk, xg, yg in zip(blocks, _so3_blocks_x(xs, blocks), yparts):
         nl, M = blk.n_degrees, blk.M
-        xg = _so3_blocks_x(xs, blk)
-        yg = ysum.index_select(0, blk.s2_gather).view(nl, M * c_in, c_out)  # [(k, c), o]
+        yg = yg.view(nl, M * c_in, c_out)  # [(k, c), o]
         z = torch.bmm(xg, yg.conj()).view(nl * M, N, c_out)  # [(l, m), N, C_out]
         out.append(z.index_select(0, blk.s2_valid))
     return _finish(torch.cat(out), batch_shape, c_out)

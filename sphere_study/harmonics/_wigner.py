@@ -218,6 +218,12 @@ class WignerStep(nn.Module):
                 f"source{g}", torch.from_numpy(np.asarray(source_index(mg, ng), dtype=np.int64)), persistent=False
             )
         self.register_buffer("entry_spec", torch.from_numpy(np.concatenate(entry_spec)), persistent=False)
+        # One gather for all blocks, then a split: the backward of a split is one concatenation, whereas per-block
+        # gathers or slices would each scatter into a zero tensor of the whole input.
+        sources = [getattr(self, f"source{g}") for g in range(len(blocks))]
+        self.register_buffer("source_all", torch.cat(sources), persistent=False)
+        self.block_pairs = [len(src) for src in sources]
+        self.block_entries = [len(src) * (L - a) for src, (a, _) in zip(sources, blocks)]
 
         # The other half: f^l_{mn} = sign * conj(f^l_{-m,-n}) (SO(3)), f^l_{m} = (-1)^m conj(f^l_{-m}) (S²).
         l_all, m_all, n_all = self._spec_lmn()
@@ -251,19 +257,19 @@ class WignerStep(nn.Module):
         """Real floating-point operations of one analysis or synthesis (the bmm calls) for ``n_signals`` signals."""
         return 2 * self.padded_entries * self.n_beta * 2 * n_signals  # multiply-add, real and imaginary part
 
-    def _blocks(self, real_dtype, weighted: bool = False):
+    def _tables(self, real_dtype, weighted: bool = False):
         name = "weighted_table" if weighted and self._weighted else "table"
-        for g in range(self._n_blocks):
-            yield getattr(self, f"source{g}"), getattr(self, f"{name}{g}").to(real_dtype)
+        return [getattr(self, f"{name}{g}").to(real_dtype) for g in range(self._n_blocks)]
 
     def analysis(self, X: torch.Tensor) -> torch.Tensor:
         """``X[S, J, N]`` complex -> spectrum ``[nspec, N]`` complex (quadrature weights applied if given)."""
         S, J, N = X.shape
         real_dtype = X.real.dtype
-        outs = []
-        for source, table in self._blocks(real_dtype, weighted=True):
-            Xg = torch.view_as_real(X.index_select(0, source)).reshape(len(source), J, 2 * N)
-            outs.append(torch.bmm(table, Xg).reshape(-1, N, 2))  # [P*Lg, N, (re, im)]
+        pairs = torch.view_as_real(X.index_select(0, self.source_all)).reshape(-1, J, 2 * N)
+        outs = [
+            torch.bmm(table, Xg).reshape(-1, N, 2)  # [P*Lg, N, (re, im)]
+            for table, Xg in zip(self._tables(real_dtype, weighted=True), pairs.split(self.block_pairs))
+        ]
         entries = torch.view_as_complex(torch.cat(outs))
         spec = entries.index_select(0, self.gather)
         return torch.where(self.mirrored[:, None], spec.conj() * self.sign.to(real_dtype)[:, None], spec)
@@ -278,13 +284,10 @@ class WignerStep(nn.Module):
         real_dtype = H.real.dtype
         H = torch.cat([H, H.new_zeros(1, N)])  # the padding entries point at this zero row
         entries = torch.view_as_real(H.index_select(0, self.entry_spec))  # [sum P*Lg, N, 2]
-        ys, sources, offset = [], [], 0
-        for source, table in self._blocks(real_dtype):
-            P, Lg, J = table.shape
-            Fg = entries[offset : offset + P * Lg].reshape(P, Lg, 2 * N)
-            offset += P * Lg
-            ys.append(torch.bmm(table.transpose(1, 2), Fg))  # [P, J, 2N]
-            sources.append(source)
+        ys = [
+            torch.bmm(table.transpose(1, 2), Fg.reshape(table.shape[0], table.shape[1], 2 * N))  # [P, J, 2N]
+            for table, Fg in zip(self._tables(real_dtype), entries.split(self.block_entries))
+        ]
         Y = torch.view_as_complex(torch.cat(ys).reshape(-1, self.n_beta, N, 2))
         out = Y.new_zeros(self.n_sources, self.n_beta, N)
-        return out.index_copy(0, torch.cat(sources), Y)
+        return out.index_copy(0, self.source_all, Y)
