@@ -2,8 +2,9 @@
 
 * :func:`measure` runs a callable a few times after warm-up and returns the median wall time and the peak memory:
   on CUDA ``torch.cuda.max_memory_allocated`` above the starting allocation; on CPU the peak resident set size above
-  the starting one, sampled every millisecond from ``/proc/self/statm`` by a background thread (torch's CPU allocator
-  returns memory to the OS, so this is a fair peak of what the call needs).
+  the starting one, sampled every millisecond from ``/proc/self/statm`` by a background thread, after
+  ``malloc_trim`` has returned freed heap memory to the OS (so the start is the live memory, and the peak is what the
+  call adds on top: its activations and temporaries).
 * :func:`machine` describes the machine for the JSON header.
 """
 
@@ -47,6 +48,15 @@ class _PeakRSS:
         self.peak = max(self.peak, _rss_bytes())
 
 
+def _trim_heap() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:  # not glibc
+        pass
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -61,6 +71,7 @@ def measure(fn, device: torch.device, repeats: int = 5, warmup: int = 1) -> dict
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
+    _trim_heap()
     with _PeakRSS() as rss:
         for _ in range(repeats):
             start = time.perf_counter()

@@ -163,8 +163,9 @@ class WignerStep(nn.Module):
 
     ``analysis(X)`` maps ``X[S, J, N]`` (complex) to the full spectrum ``[nspec, N]``:
     :math:`\hat f^l_{mn} = \sum_j d^l_{mn}(\beta_j) X_{mn}(\beta_j)` for the stored half, the other half by symmetry.
-    ``synthesis(F)`` maps a spectrum ``[nspec, N]`` to ``Y[S, J, N]``, :math:`Y_{mn}(\beta_j) = \sum_l d^l_{mn}(\beta_j)
-    H^l_{mn}`, where H is the Hermitian part of F; zero at sources that are not pairs.
+    ``synthesis(F, real)`` maps a spectrum ``[nspec, N]`` to ``Y[S, J, N]``,
+    :math:`Y_{mn}(\beta_j) = \sum_l (2l+1) d^l_{mn}(\beta_j) H^l_{mn}`, where H is the Hermitian part of F; zero at
+    sources that are not pairs.
 
     The tables are float64 buffers (non-persistent), cast to the input's precision in ``forward``-time calls.
     """
@@ -211,6 +212,9 @@ class WignerStep(nn.Module):
             entry_spec.append(spec.ravel())
             offset += valid.size
             self.register_buffer(f"table{g}", torch.from_numpy(np.ascontiguousarray(table)), persistent=False)
+            # The inverse transform's factor (2l + 1), folded into its tables.
+            synth = np.ascontiguousarray(table * (2 * degrees + 1)[None, :, None])
+            self.register_buffer(f"synthesis_table{g}", torch.from_numpy(synth), persistent=False)
             if weights is not None:
                 weighted = np.ascontiguousarray(table * np.asarray(weights, dtype=np.float64))
                 self.register_buffer(f"weighted_table{g}", torch.from_numpy(weighted), persistent=False)
@@ -234,8 +238,15 @@ class WignerStep(nn.Module):
         assert (gather >= 0).all(), "every coefficient must come from a block entry"
         self.register_buffer("gather", torch.from_numpy(gather), persistent=False)
         self.register_buffer("mirrored", torch.from_numpy(~stored), persistent=False)
-        self.register_buffer("mirror", torch.from_numpy(mirror), persistent=False)
         self.register_buffer("sign", torch.from_numpy(sign), persistent=False)
+        # Per block entry: its mirror coefficient (l, -m, -n) and the sign (-1)^(m-n), for the Hermitian part.
+        entries = self.entry_spec.numpy()
+        padded = entries == self.nspec
+        safe = np.where(padded, 0, entries)
+        self.register_buffer(
+            "entry_mirror", torch.from_numpy(np.where(padded, self.nspec, mirror[safe])), persistent=False
+        )
+        self.register_buffer("entry_sign", torch.from_numpy(np.where(padded, 0.0, sign[safe])), persistent=False)
         self.padded_entries = offset
         self.n_beta = J
         self._weighted = weights is not None
@@ -257,9 +268,10 @@ class WignerStep(nn.Module):
         """Real floating-point operations of one analysis or synthesis (the bmm calls) for ``n_signals`` signals."""
         return 2 * self.padded_entries * self.n_beta * 2 * n_signals  # multiply-add, real and imaginary part
 
-    def _tables(self, real_dtype, weighted: bool = False):
-        name = "weighted_table" if weighted and self._weighted else "table"
-        return [getattr(self, f"{name}{g}").to(real_dtype) for g in range(self._n_blocks)]
+    def _tables(self, real_dtype, kind: str = "table"):
+        if kind == "weighted_table" and not self._weighted:
+            kind = "table"
+        return [getattr(self, f"{kind}{g}").to(real_dtype) for g in range(self._n_blocks)]
 
     def analysis(self, X: torch.Tensor) -> torch.Tensor:
         """``X[S, J, N]`` complex -> spectrum ``[nspec, N]`` complex (quadrature weights applied if given)."""
@@ -268,25 +280,29 @@ class WignerStep(nn.Module):
         pairs = torch.view_as_real(X.index_select(0, self.source_all)).reshape(-1, J, 2 * N)
         outs = [
             torch.bmm(table, Xg).reshape(-1, N, 2)  # [P*Lg, N, (re, im)]
-            for table, Xg in zip(self._tables(real_dtype, weighted=True), pairs.split(self.block_pairs))
+            for table, Xg in zip(self._tables(real_dtype, "weighted_table"), pairs.split(self.block_pairs))
         ]
         entries = torch.view_as_complex(torch.cat(outs))
         spec = entries.index_select(0, self.gather)
         return torch.where(self.mirrored[:, None], spec.conj() * self.sign.to(real_dtype)[:, None], spec)
 
-    def hermitian_part(self, F: torch.Tensor) -> torch.Tensor:
-        r"""H = (F + F*)/2 with :math:`F^{*l}_{mn} = (-1)^{m-n}\overline{F^l_{-m,-n}}`: the spectrum of Re(f)."""
-        return 0.5 * (F + self.sign.to(F.real.dtype)[:, None] * F.index_select(0, self.mirror).conj())
-
-    def synthesis(self, H: torch.Tensor) -> torch.Tensor:
-        """Hermitian spectrum ``[nspec, N]`` -> ``Y[S, J, N]`` complex (only stored pairs are read)."""
-        nspec, N = H.shape
-        real_dtype = H.real.dtype
-        H = torch.cat([H, H.new_zeros(1, N)])  # the padding entries point at this zero row
-        entries = torch.view_as_real(H.index_select(0, self.entry_spec))  # [sum P*Lg, N, 2]
+    def synthesis(self, F: torch.Tensor, real: bool) -> torch.Tensor:
+        r"""Spectrum ``[nspec, N]`` -> ``Y[S, J, N']`` with :math:`Y_{mn}(\beta_j) = \sum_l (2l+1) d^l_{mn}(\beta_j)
+        H^l_{mn}` over the stored pairs (zero at other sources), where H is the Hermitian part
+        :math:`(F + F^*)/2`, :math:`F^{*l}_{mn} = (-1)^{m-n}\overline{F^l_{-m,-n}}` (the spectrum of Re f).
+        With ``real=False`` also the Hermitian part of :math:`-iF` (the spectrum of Im f): ``N' = 2N``, real part
+        first."""
+        nspec, N = F.shape
+        real_dtype = F.real.dtype
+        F = torch.cat([F, F.new_zeros(1, N)])  # the padding entries point at this zero row
+        A = F.index_select(0, self.entry_spec)
+        B = F.index_select(0, self.entry_mirror).conj() * self.entry_sign.to(real_dtype)[:, None]
+        H = 0.5 * (A + B) if real else torch.cat([0.5 * (A + B), -0.5j * (A - B)], dim=1)
+        N = H.shape[1]
+        entries = torch.view_as_real(H)  # [sum P*Lg, N', 2]
         ys = [
-            torch.bmm(table.transpose(1, 2), Fg.reshape(table.shape[0], table.shape[1], 2 * N))  # [P, J, 2N]
-            for table, Fg in zip(self._tables(real_dtype), entries.split(self.block_entries))
+            torch.bmm(table.transpose(1, 2), Fg.reshape(table.shape[0], table.shape[1], 2 * N))  # [P, J, 2N']
+            for table, Fg in zip(self._tables(real_dtype, "synthesis_table"), entries.split(self.block_entries))
         ]
         Y = torch.view_as_complex(torch.cat(ys).reshape(-1, self.n_beta, N, 2))
         out = Y.new_zeros(self.n_sources, self.n_beta, N)

@@ -31,6 +31,7 @@ parameter keeps Adam's step size meaningful (as in s2cnn).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -51,7 +52,25 @@ from ..harmonics import (
 )
 from ..harmonics._validation import check_bandwidth
 
-__all__ = ["S2Conv", "SO3Conv", "SO3ToS2", "SO3Shortcut", "check_signal"]
+__all__ = ["S2Conv", "SO3Conv", "SO3ToS2", "SO3Shortcut", "check_signal", "spectral_precision"]
+
+
+def spectral_precision(forward):
+    """Run a layer's transforms in float32 or float64 whatever autocast says.
+
+    Mixed precision (``bf16-mixed``, ``16-mixed``) would turn the Wigner-step matrix products into bfloat16/half,
+    whose complex views and FFTs torch does not support and whose rounding would break equivariance. Under autocast a
+    half/bfloat16 input is promoted to float32 and the layer's output stays float32.
+    """
+
+    @functools.wraps(forward)
+    def wrapper(self, x):
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return forward(self, x)
+
+    return wrapper
 
 
 def check_signal(x: torch.Tensor, space: str, channels: int, bandwidth: int, layer: str) -> None:
@@ -134,6 +153,7 @@ class S2Conv(_Correlation):
         grid = s2_near_identity_grid() if grid is None else grid
         super().__init__(in_channels, out_channels, b_in, b_out, grid, S2PointSpectrum, bias)
 
+    @spectral_precision
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_signal(x, "s2", self.in_channels, self.b_in, "S2Conv")
         xhat = s2_fft(x, b_out=self.bandwidth)  # [B, C_in, L^2]
@@ -156,6 +176,7 @@ class SO3Conv(_Correlation):
         grid = so3_near_identity_grid() if grid is None else grid
         super().__init__(in_channels, out_channels, b_in, b_out, grid, SO3PointSpectrum, bias)
 
+    @spectral_precision
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_signal(x, "so3", self.in_channels, self.b_in, "SO3Conv")
         xhat = so3_fft(x, b_out=self.bandwidth)
@@ -180,6 +201,7 @@ class SO3ToS2(_Correlation):
         grid = so3_near_identity_grid() if grid is None else grid
         super().__init__(in_channels, out_channels, b_in, b_out, grid, SO3PointSpectrum, bias)
 
+    @spectral_precision
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_signal(x, "so3", self.in_channels, self.b_in, "SO3ToS2")
         xhat = so3_fft(x, b_out=self.bandwidth)

@@ -150,3 +150,15 @@ def test_ddp_two_cpu_processes_agree(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     sums = [(tmp_path / "run" / f"param_checksum_rank{r}.txt").read_text() for r in (0, 1)]
     assert sums[0] == sums[1]
+
+
+@pytest.mark.parametrize("precision", ["64-true", "bf16-mixed"])
+def test_precision_from_config(precision, tmp_path):
+    """float64 runs the S2CNN in double precision; bf16-mixed autocasts the linear head while the spectral layers
+    stay in float32 (they opt out of autocast)."""
+    config = tiny_config(tmp_path)
+    assert main(["fit", "--config", str(config), "--trainer.precision", precision, "--test_after_fit", "false"]) == 0
+    weights = _weights(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    expected = torch.float64 if precision == "64-true" else torch.float32
+    assert weights["network.features.0.weight"].dtype == expected
+    assert read_results(tmp_path / "run")["metrics"]["val/acc"] is not None
