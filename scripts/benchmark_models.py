@@ -52,7 +52,8 @@ def bench(name: str, batch: int, device: torch.device, repeats: int) -> dict:
     fwd = measure(forward, device, repeats=repeats)
     fwd_bwd = measure(forward_backward, device, repeats=repeats)
     return {"model": name, "parameters": count_parameters(model), "bandwidth": b, "batch": batch, "device": device.type,
-            "forward": fwd, "forward_backward": fwd_bwd, "backward_s": fwd_bwd["median_s"] - fwd["median_s"]}  # fmt: skip
+            "forward": fwd, "forward_backward": fwd_bwd,
+            "backward_s": fwd_bwd["median_s"] - fwd["median_s"]}  # fmt: skip
 
 
 def main(argv=None) -> int:

@@ -14,7 +14,6 @@ installed (``pip install -e .[bench]``), times e3nn's ``FromS2Grid`` / ``ToS2Gri
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -56,7 +55,11 @@ def bench_transform(space: str, b: int, batch: int, device: torch.device, repeat
 
     out = {"space": space, "b": b, "batch": batch, "device": device.type, "wigner_gflop": flops / 1e9,
            "wigner_gflop_executed": executed / 1e9}  # fmt: skip
-    for name, fn in (("forward", lambda: fft(x)), ("inverse", lambda: ifft(xhat, real=True)), ("fwd_inv_backward", fwd_bwd)):
+    for name, fn in (
+        ("forward", lambda: fft(x)),
+        ("inverse", lambda: ifft(xhat, real=True)),
+        ("fwd_inv_backward", fwd_bwd),
+    ):
         r = measure(fn, device, repeats=repeats)
         out[name] = r
         if name != "fwd_inv_backward":
@@ -90,10 +93,15 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=None, help="JSON path (default scripts/results/benchmark_transforms[_<sizes>].json)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON path (default scripts/results/benchmark_transforms[_<sizes>].json)"
+    )
     args = parser.parse_args(argv)
     rows, e3nn_rows = [], []
-    header = f"{'space':5} {'b':>3} {'dev':4} {'fwd s':>9} {'inv s':>9} {'fwd+inv+bwd s':>14} {'peak MiB':>9} {'fwd GFLOP/s':>11} {'inv GFLOP/s':>11}"
+    header = (
+        f"{'space':5} {'b':>3} {'dev':4} {'fwd s':>9} {'inv s':>9} {'fwd+inv+bwd s':>14} {'peak MiB':>9} "
+        f"{'fwd GFLOP/s':>11} {'inv GFLOP/s':>11}"
+    )
     print(header)
     for device in devices():
         for b in args.sizes:
@@ -103,7 +111,8 @@ def main(argv=None) -> int:
                 peak = max(r[k]["peak_mem_mib"] for k in ("forward", "inverse", "fwd_inv_backward"))
                 print(
                     f"{space:5} {b:3d} {device.type:4} {r['forward']['median_s']:9.4f} {r['inverse']['median_s']:9.4f} "
-                    f"{r['fwd_inv_backward']['median_s']:14.4f} {peak:9.1f} {r['forward']['wigner_gflops_per_s']:11.2f} "
+                    f"{r['fwd_inv_backward']['median_s']:14.4f} {peak:9.1f} "
+                    f"{r['forward']['wigner_gflops_per_s']:11.2f} "
                     f"{r['inverse']['wigner_gflops_per_s']:11.2f}"
                 )
                 if space == "s2":

@@ -60,7 +60,10 @@ class SphereStudyCLI(LightningCLI):
         parser.add_lightning_class_args(PredictionSamples, "samples")
         parser.add_lightning_class_args(GPUMonitor, "gpu_monitor")
         parser.add_argument(
-            "--test_after_fit", type=bool, default=True, help="After fit, test the best checkpoint and write results.json"
+            "--test_after_fit",
+            type=bool,
+            default=True,
+            help="After fit, test the best checkpoint and write results.json",
         )
 
     # --- run folder and loggers ---------------------------------------------------------------------------------------

@@ -6,4 +6,12 @@ from ._gpu import GPUMonitor
 from ._results import ParameterChecksum, ResultsWriter
 from ._samples import PredictionSamples
 
-__all__ = ["LastCheckpoint", "best_checkpoint_callback", "GPUMonitor", "EquivarianceMonitor", "PredictionSamples", "ResultsWriter", "ParameterChecksum"]
+__all__ = [
+    "LastCheckpoint",
+    "best_checkpoint_callback",
+    "GPUMonitor",
+    "EquivarianceMonitor",
+    "PredictionSamples",
+    "ResultsWriter",
+    "ParameterChecksum",
+]

@@ -17,7 +17,8 @@ class EquivarianceMonitor(pl.Callback):
 
     The error is :func:`sphere_study.equivariance.equivariance_error` of the network in eval mode on the first
     ``n_samples`` validation images, for ``n_rotations`` Haar-random rotations fixed by ``seed`` (the same every epoch
-    and every run; ``every_n_epochs: 0`` turns it off): invariance of logits for classifiers, equivariance of the output maps for segmenters. The inputs
+    and every run; ``every_n_epochs: 0`` turns it off): invariance of logits for classifiers, equivariance of the
+    output maps for segmenters. The inputs
     are rotated through their spectra, so the S2CNN's error measures only its nonlinearities; a planar CNN's is large.
     """
 

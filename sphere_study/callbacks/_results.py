@@ -59,7 +59,9 @@ class ResultsWriter(pl.Callback):
     def _config(trainer) -> dict:
         # The first logger's folder holds config.yaml (SaveConfigCallback); trainer.log_dir would broadcast, which
         # this rank-zero-only code must not do under DDP.
-        log_dir = trainer.loggers[0].log_dir if trainer.loggers and trainer.loggers[0].log_dir else trainer.default_root_dir
+        log_dir = (
+            trainer.loggers[0].log_dir if trainer.loggers and trainer.loggers[0].log_dir else trainer.default_root_dir
+        )
         path = Path(log_dir) / "config.yaml"
         if not path.exists():
             return {}
@@ -71,7 +73,15 @@ class ResultsWriter(pl.Callback):
         dm = trainer.datamodule
         data = {}
         if dm is not None:
-            for name in ("source", "train_size", "augment", "rotate_train", "rotate_test", "digits_per_sphere", "bandwidth"):
+            for name in (
+                "source",
+                "train_size",
+                "augment",
+                "rotate_train",
+                "rotate_test",
+                "digits_per_sphere",
+                "bandwidth",
+            ):
                 data[name] = getattr(dm, name, None)
             train = getattr(dm, "train_dataset", None)
             data["num_train_samples"] = len(train) if train is not None else None

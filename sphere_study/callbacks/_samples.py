@@ -15,13 +15,18 @@ __all__ = ["PredictionSamples"]
 class PredictionSamples(pl.Callback):
     """At the end of fitting (and every ``every_n_epochs`` validation epochs if set), draws ``n_samples`` validation
     spheres: input (Mollweide), then for segmentation the target and predicted masks; for classification the true and
-    predicted labels in the title. Saved to ``<run>/samples/epoch_<e>.png`` and logged to wandb as ``val/samples``; ``n_samples: 0`` turns it off."""
+    predicted labels in the title. Saved to ``<run>/samples/epoch_<e>.png`` and logged to wandb as ``val/samples``;
+    ``n_samples: 0`` turns it off."""
 
     def __init__(self, n_samples: int = 4, every_n_epochs: int | None = None):
         self.n_samples, self.every_n_epochs = n_samples, every_n_epochs
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if self.every_n_epochs and not trainer.sanity_checking and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+        if (
+            self.every_n_epochs
+            and not trainer.sanity_checking
+            and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        ):
             self.draw(trainer, pl_module)
 
     def on_fit_end(self, trainer, pl_module) -> None:

@@ -25,7 +25,9 @@ import numpy as np
 import torch
 
 from .. import harmonics as _h
-from ..nn import S2Conv, SO3Conv, SO3Shortcut as _SO3Shortcut, SO3ToS2 as _SO3ToS2, so3_integrate
+from ..nn import S2Conv, SO3Conv, so3_integrate
+from ..nn import SO3Shortcut as _SO3Shortcut
+from ..nn import SO3ToS2 as _SO3ToS2
 
 __all__ = [
     "S2Convolution",
@@ -114,7 +116,6 @@ class SO3Shortcut(_SO3Shortcut):
 
 
 def so3_rotation(x, alpha, beta, gamma):
-    """Rotate SO(3) signals ``[..., 2b, 2b, 2b]`` by :math:`R_z(\\alpha)R_y(\\beta)R_z(\\gamma)`: ``f -> f(R^{-1} .)``."""
+    """Rotate SO(3) signals ``[..., 2b, 2b, 2b]`` by :math:`R_z(\\alpha)R_y(\\beta)R_z(\\gamma)`:
+    ``f -> f(R^{-1} .)``."""
     return _h.so3_rotate(x, _h.rotation_matrix(alpha, beta, gamma))
-
-

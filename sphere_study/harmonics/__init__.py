@@ -57,8 +57,8 @@ from ._rotation import (
     so3_rotate_spectrum,
     wigner_D,
 )
-from ._wigner import soft_wigner_d_table, wigner_d_rows
 from ._validation import MAX_BANDWIDTH, s2_nspec, so3_nspec
+from ._wigner import soft_wigner_d_table, wigner_d_rows
 
 __all__ = [
     "s2_fft",

@@ -7,8 +7,8 @@ For bandwidth :math:`b` the SOFT grid (Kostelec & Rockmore) is
     \beta_j = \frac{\pi (2j + 1)}{4b}, \qquad \alpha_k = \gamma_k = \frac{2\pi k}{2b}, \qquad j, k = 0, \dots, 2b-1.
 
 S² signals are sampled at :math:`(\beta_j, \alpha_k)`, SO(3) signals at :math:`(\beta_j, \alpha_k, \gamma_t)`, and the
-point :math:`(\beta, \alpha)` of S² is :math:`x = R(\alpha, \beta, \gamma) e_z = (\sin\beta\cos\alpha, \sin\beta\sin\alpha,
-\cos\beta)`.
+point :math:`(\beta, \alpha)` of S² is
+:math:`x = R(\alpha, \beta, \gamma) e_z = (\sin\beta\cos\alpha, \sin\beta\sin\alpha, \cos\beta)`.
 
 Kernel grids are point sets of shape ``(n_points, 2)`` with columns ``(beta, alpha)`` (S²) or ``(n_points, 3)`` with
 columns ``(beta, alpha, gamma)`` (SO(3)). They follow the definitions of the s2cnn package so that published networks
@@ -186,7 +186,8 @@ def so3_equatorial_grid(
     n_beta: int = 1,
     n_gamma: int = 2,
 ) -> torch.Tensor:
-    r"""Kernel points on SO(3) around the equator: β near π/2, all α, γ in ``linspace(-max_gamma, max_gamma, n_gamma)``."""
+    r"""Kernel points on SO(3) around the equator: β near π/2, all α, γ in
+    ``linspace(-max_gamma, max_gamma, n_gamma)``."""
     _check_counts(n_alpha=n_alpha, n_beta=n_beta, n_gamma=n_gamma)
     beta = np.linspace(np.pi / 2 - max_beta, np.pi / 2 + max_beta, n_beta, endpoint=True)
     alpha = np.linspace(0, 2 * np.pi, n_alpha, endpoint=False)

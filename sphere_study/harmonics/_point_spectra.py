@@ -69,9 +69,7 @@ class _PointSpectrum(nn.Module):
         valid = np.zeros((R, width), dtype=bool)
         valid[ring_of, slot] = True
         src = source(m, n)
-        theta[ring_of[:, None], src[None, :], slot[:, None]] = (
-            m[None, :] * alpha[:, None] + n[None, :] * gamma[:, None]
-        )
+        theta[ring_of[:, None], src[None, :], slot[:, None]] = m[None, :] * alpha[:, None] + n[None, :] * gamma[:, None]
         # Phases e^{-i theta} as real cos / sin tables; padding slots are zero.
         self.register_buffer("cos", torch.from_numpy(np.cos(theta) * valid[:, None, :]), persistent=False)
         self.register_buffer("sin", torch.from_numpy(-np.sin(theta) * valid[:, None, :]), persistent=False)

@@ -109,7 +109,7 @@ def s2_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     xparts = xs.index_select(0, blocks.s2_gather).split(blocks.s2_sizes)
     yparts = ys.index_select(0, blocks.s2_gather).split(blocks.s2_sizes)
     out = []
-    for blk, xg, yg in zip(blocks, xparts, yparts):
+    for blk, xg, yg in zip(blocks, xparts, yparts, strict=True):
         nl, M = blk.n_degrees, blk.M
         xg = xg.reshape(nl, M * N, c_in)
         yg = yg.view(nl, M, c_in, c_out).permute(0, 2, 1, 3)
@@ -125,7 +125,7 @@ def _so3_blocks_x(xs: torch.Tensor, blocks: _DegreeBlocks) -> list[torch.Tensor]
     parts = xs.index_select(0, blocks.so3_gather).split(blocks.so3_sizes)
     return [
         xg.view(blk.n_degrees, blk.M, blk.M, N, c).permute(0, 1, 3, 2, 4).reshape(blk.n_degrees, blk.M * N, blk.M * c)
-        for blk, xg in zip(blocks, parts)
+        for blk, xg in zip(blocks, parts, strict=True)
     ]
 
 
@@ -140,7 +140,7 @@ def so3_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     blocks = _degree_blocks(b, x.device)
     yparts = ys.index_select(0, blocks.so3_gather).split(blocks.so3_sizes)
     out = []
-    for blk, xg, yg in zip(blocks, _so3_blocks_x(xs, blocks), yparts):
+    for blk, xg, yg in zip(blocks, _so3_blocks_x(xs, blocks), yparts, strict=True):
         nl, M = blk.n_degrees, blk.M
         # y^l_{nk}[c, o] -> [(k, c), (n, o)], conjugated: (y^l)^H per channel pair.
         yg = yg.view(nl, M, M, c_in, c_out).permute(0, 2, 3, 1, 4)
@@ -185,7 +185,7 @@ def so3_to_s2_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     blocks = _degree_blocks(b, x.device)
     yparts = ysum.index_select(0, blocks.s2_gather).split(blocks.s2_sizes)
     out = []
-    for blk, xg, yg in zip(blocks, _so3_blocks_x(xs, blocks), yparts):
+    for blk, xg, yg in zip(blocks, _so3_blocks_x(xs, blocks), yparts, strict=True):
         nl, M = blk.n_degrees, blk.M
         yg = yg.view(nl, M * c_in, c_out)  # [(k, c), o]
         z = torch.bmm(xg, yg.conj()).view(nl * M, N, c_out)  # [(l, m), N, C_out]

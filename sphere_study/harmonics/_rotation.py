@@ -59,7 +59,8 @@ def rotation_matrix(alpha, beta, gamma, dtype=None, device=None) -> torch.Tensor
 
 
 def euler_angles(R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    r"""ZYZ Euler angles ``(alpha, beta, gamma)`` of rotation matrices ``(..., 3, 3)``; inverse of :func:`rotation_matrix`.
+    r"""ZYZ Euler angles ``(alpha, beta, gamma)`` of rotation matrices ``(..., 3, 3)``; inverse of
+    :func:`rotation_matrix`.
 
     β in [0, π], α and γ in (-π, π]. At the poles (sin β = 0) only α ± γ is defined; there γ = 0.
 
@@ -79,9 +80,7 @@ def euler_angles(R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     eps = 1e-6 if R.dtype == torch.float64 else 1e-3
     pole = sin_beta < eps
     north = R[..., 2, 2] > 0
-    alpha_pole = torch.where(
-        north, torch.atan2(R[..., 1, 0], R[..., 0, 0]), torch.atan2(-R[..., 1, 0], -R[..., 0, 0])
-    )
+    alpha_pole = torch.where(north, torch.atan2(R[..., 1, 0], R[..., 0, 0]), torch.atan2(-R[..., 1, 0], -R[..., 0, 0]))
     alpha = torch.where(pole, alpha_pole, alpha)
     gamma = torch.where(pole, torch.zeros_like(gamma), gamma)
     return alpha, beta, gamma

@@ -56,7 +56,8 @@ def s2_bandwidth_of_signal(x: torch.Tensor, what: str = "S2 signal") -> int:
 
 
 def so3_bandwidth_of_signal(x: torch.Tensor, what: str = "SO(3) signal") -> int:
-    """Bandwidth b of an SO(3) grid signal ``[..., 2b, 2b, 2b]``; ValueError unless the last three axes are equal and even."""
+    """Bandwidth b of an SO(3) grid signal ``[..., 2b, 2b, 2b]``; ValueError unless the last three axes are equal
+    and even."""
     check_floating(x, what)
     if x.dim() < 3 or not (x.shape[-1] == x.shape[-2] == x.shape[-3]) or x.shape[-1] % 2 or x.shape[-1] == 0:
         raise ValueError(

@@ -170,9 +170,7 @@ class WignerStep(nn.Module):
     The tables are float64 buffers (non-persistent), cast to the input's precision in ``forward``-time calls.
     """
 
-    def __init__(
-        self, d_rows: np.ndarray, bandwidth: int, space: str, source_index, n_sources: int, weights=None
-    ):
+    def __init__(self, d_rows: np.ndarray, bandwidth: int, space: str, source_index, n_sources: int, weights=None):
         super().__init__()
         if space not in ("s2", "so3"):
             raise ValueError(f"space must be 's2' or 'so3', got {space!r}")
@@ -227,7 +225,7 @@ class WignerStep(nn.Module):
         sources = [getattr(self, f"source{g}") for g in range(len(blocks))]
         self.register_buffer("source_all", torch.cat(sources), persistent=False)
         self.block_pairs = [len(src) for src in sources]
-        self.block_entries = [len(src) * (L - a) for src, (a, _) in zip(sources, blocks)]
+        self.block_entries = [len(src) * (L - a) for src, (a, _) in zip(sources, blocks, strict=True)]
 
         # The other half: f^l_{mn} = sign * conj(f^l_{-m,-n}) (SO(3)), f^l_{m} = (-1)^m conj(f^l_{-m}) (S²).
         l_all, m_all, n_all = self._spec_lmn()
@@ -280,7 +278,7 @@ class WignerStep(nn.Module):
         pairs = torch.view_as_real(X.index_select(0, self.source_all)).reshape(-1, J, 2 * N)
         outs = [
             torch.bmm(table, Xg).reshape(-1, N, 2)  # [P*Lg, N, (re, im)]
-            for table, Xg in zip(self._tables(real_dtype, "weighted_table"), pairs.split(self.block_pairs))
+            for table, Xg in zip(self._tables(real_dtype, "weighted_table"), pairs.split(self.block_pairs), strict=True)
         ]
         entries = torch.view_as_complex(torch.cat(outs))
         spec = entries.index_select(0, self.gather)
@@ -302,7 +300,9 @@ class WignerStep(nn.Module):
         entries = torch.view_as_real(H)  # [sum P*Lg, N', 2]
         ys = [
             torch.bmm(table.transpose(1, 2), Fg.reshape(table.shape[0], table.shape[1], 2 * N))  # [P, J, 2N']
-            for table, Fg in zip(self._tables(real_dtype, "synthesis_table"), entries.split(self.block_entries))
+            for table, Fg in zip(
+                self._tables(real_dtype, "synthesis_table"), entries.split(self.block_entries), strict=True
+            )
         ]
         Y = torch.view_as_complex(torch.cat(ys).reshape(-1, self.n_beta, N, 2))
         out = Y.new_zeros(self.n_sources, self.n_beta, N)

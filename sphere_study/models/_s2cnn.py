@@ -47,7 +47,9 @@ def kernel_grid(space: str, spec: Mapping | None) -> torch.Tensor:
     try:
         fn = _GRIDS[(space, kind)]
     except KeyError:
-        raise ValueError(f"unknown {space} kernel grid kind {kind!r}; expected 'near_identity' or 'equatorial'") from None
+        raise ValueError(
+            f"unknown {space} kernel grid kind {kind!r}; expected 'near_identity' or 'equatorial'"
+        ) from None
     try:
         return fn(**spec)
     except TypeError as e:
@@ -108,7 +110,9 @@ class S2CNNClassifier(nn.Module):
         _check_lengths(features, bandwidths)
         self.bandwidth, self.in_channels, self.num_classes = bandwidth, in_channels, num_classes
         grids = _per_layer(so3_grids, len(features) - 1, "so3_grids")
-        layers: list[nn.Module] = [S2Conv(in_channels, features[0], bandwidth, bandwidths[0], kernel_grid("s2", s2_grid))]
+        layers: list[nn.Module] = [
+            S2Conv(in_channels, features[0], bandwidth, bandwidths[0], kernel_grid("s2", s2_grid))
+        ]
         layers.append(nn.ReLU())
         for i, grid in enumerate(grids):
             layers.append(
@@ -174,12 +178,19 @@ class S2CNNSegmenter(nn.Module):
         so3_grid = partial(so3_near_identity_grid, n_alpha=n_alpha, n_beta=n_beta, n_gamma=n_gamma)
         self.input_layer = S2Conv(in_channels, features[0], bandwidth, bandwidths[0], s2_grid)
         self.hidden_layers = nn.ModuleList(
-            SO3Conv(features[i], features[i + 1], bandwidths[i], bandwidths[i + 1], so3_grid(kernel_max_beta[i + 1] * math.pi))
+            SO3Conv(
+                features[i],
+                features[i + 1],
+                bandwidths[i],
+                bandwidths[i + 1],
+                so3_grid(kernel_max_beta[i + 1] * math.pi),
+            )
             for i in range(len(features) - 1)
         )
         self.skip_layers = (
             nn.ModuleList(
-                SO3Shortcut(features[i], features[i + 1], bandwidths[i], bandwidths[i + 1]) for i in range(len(features) - 1)
+                SO3Shortcut(features[i], features[i + 1], bandwidths[i], bandwidths[i + 1])
+                for i in range(len(features) - 1)
             )
             if skips
             else None
@@ -209,6 +220,8 @@ def _deep_so3_grid(max_beta: float) -> dict:
 
 
 register_model("s2cnn_cls_cohen", S2CNNClassifier, description="Cohen et al.'s spherical-MNIST S2CNN (154,550 params)")
+
+
 @register_model("s2cnn_cls_deep")
 def s2cnn_cls_deep(bandwidth: int = 30, in_channels: int = 1, num_classes: int = 10) -> S2CNNClassifier:
     """s2cnn's S2ConvNet_deep: 7 correlation layers at b, b/2, b/4, b/8 (30->15->7->3), BN-MLP head."""
@@ -224,4 +237,6 @@ def s2cnn_cls_deep(bandwidth: int = 30, in_channels: int = 1, num_classes: int =
         hidden=(64, 32),
         head_batch_norm=True,
     )
+
+
 register_model("s2cnn_seg_204k", S2CNNSegmenter, description="Gerken et al.'s S2CNN segmenter (204,073 params, b=50)")

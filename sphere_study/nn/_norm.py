@@ -44,7 +44,8 @@ class _GroupBatchNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 2 + self._grid_dims or x.shape[1] != self.num_features:
             raise ValueError(
-                f"{type(self).__name__} expects [batch, {self.num_features}, " + ", ".join(["2b"] * self._grid_dims)
+                f"{type(self).__name__} expects [batch, {self.num_features}, "
+                + ", ".join(["2b"] * self._grid_dims)
                 + f"], got {tuple(x.shape)}"
             )
         shape = (1, -1) + (1,) * self._grid_dims

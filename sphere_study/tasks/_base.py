@@ -41,8 +41,16 @@ class SphericalTask(pl.LightningModule):
         lr_scheduler_monitor: str = "val/loss",
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler", "network"] if isinstance(network, nn.Module) else ["optimizer", "lr_scheduler"])
-        overrides = {k: v for k, v in (("bandwidth", bandwidth), ("in_channels", in_channels), ("num_classes", num_classes)) if v is not None}
+        self.save_hyperparameters(
+            ignore=["optimizer", "lr_scheduler", "network"]
+            if isinstance(network, nn.Module)
+            else ["optimizer", "lr_scheduler"]
+        )
+        overrides = {
+            k: v
+            for k, v in (("bandwidth", bandwidth), ("in_channels", in_channels), ("num_classes", num_classes))
+            if v is not None
+        }
         self.network = build_model(network, **overrides)
         self.network_name = network if isinstance(network, str) else type(self.network).__name__
         self.num_classes = self.network.num_classes
@@ -107,8 +115,10 @@ class SphericalTask(pl.LightningModule):
         x, target = batch
         logits = self(x)
         loss = self.loss(logits, target)
-        self.log(metric_key(stage, "loss", split), loss, prog_bar=stage != "test", on_step=stage == "train",
-                 on_epoch=True, batch_size=x.shape[0], add_dataloader_idx=False, sync_dist=stage != "train")  # fmt: skip
+        self.log(
+            metric_key(stage, "loss", split), loss, prog_bar=stage != "test", on_step=stage == "train", on_epoch=True,
+            batch_size=x.shape[0], add_dataloader_idx=False, sync_dist=stage != "train",
+        )  # fmt: skip
         self.update_metrics(stage, split, logits.detach(), target)
         return loss
 
@@ -123,7 +133,9 @@ class SphericalTask(pl.LightningModule):
             for key in list(scores):
                 if key.startswith("test/rotated/"):
                     name = key.split("/", 2)[2]
-                    scores[metric_key("test", name, "gap")] = scores[metric_key("test", name, "unrotated")] - scores[key]
+                    scores[metric_key("test", name, "gap")] = (
+                        scores[metric_key("test", name, "unrotated")] - scores[key]
+                    )
         self.log_dict(scores, sync_dist=False)
 
     # --- implemented by the tasks -----------------------------------------------------------------------------------

@@ -46,7 +46,9 @@ class ClassificationTask(SphericalTask):
         super().__init__(network, bandwidth, in_channels, num_classes, optimizer, lr_scheduler, lr_scheduler_monitor)
         c = self.num_classes
         self.accuracy = nn.ModuleDict({s: MulticlassAccuracy(c, average="micro") for s in _SPLITS})
-        self.class_accuracy = nn.ModuleDict({s: MulticlassAccuracy(c, average=None) for s in _SPLITS if s.startswith("stage_test")})
+        self.class_accuracy = nn.ModuleDict(
+            {s: MulticlassAccuracy(c, average=None) for s in _SPLITS if s.startswith("stage_test")}
+        )
 
     def loss(self, logits, target):
         return F.cross_entropy(logits, target)

@@ -45,7 +45,8 @@ class S2ConvNet_deep(nn.Module):
         super().__init__()
         grid_s2 = s2_near_identity_grid(n_alpha=6, max_beta=np.pi / 16, n_beta=1)
         g1, g2, g3, g4 = (
-            so3_near_identity_grid(n_alpha=6, max_beta=np.pi / d, n_beta=1, max_gamma=2 * np.pi, n_gamma=6) for d in (16, 8, 4, 2)
+            so3_near_identity_grid(n_alpha=6, max_beta=np.pi / d, n_beta=1, max_gamma=2 * np.pi, n_gamma=6)
+            for d in (16, 8, 4, 2)
         )
         b = bandwidth
         self.convolutional = nn.Sequential(

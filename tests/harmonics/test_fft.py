@@ -44,7 +44,8 @@ def random_spectrum(space: str, b: int, batch=(3,), dtype=torch.float64, hermiti
 
 @pytest.mark.parametrize("b", [2, 4, 6])
 def test_so3_fft_matches_lie_learn_naive(b):
-    """Tolerance: 1e-10 relative (float64). lie_learn orders its grid [alpha, beta, gamma]; ours is [beta, alpha, gamma]."""
+    """Tolerance: 1e-10 relative (float64). lie_learn orders its grid [alpha, beta, gamma]; ours is
+    [beta, alpha, gamma]."""
     from lie_learn.spectral.SO3FFT_Naive import SO3_FT_Naive
 
     x = torch.randn(2 * b, 2 * b, 2 * b, dtype=torch.float64)
@@ -209,7 +210,9 @@ def test_gradcheck(transform, input_kind):
         x = torch.randn(2, n, dtype=torch.complex128, requires_grad=True)
     else:
         shape = (2,) + (2 * b,) * (2 if transform.startswith("s2") else 3)
-        x = torch.randn(*shape, dtype=torch.complex128 if input_kind == "complex" else torch.float64, requires_grad=True)
+        x = torch.randn(
+            *shape, dtype=torch.complex128 if input_kind == "complex" else torch.float64, requires_grad=True
+        )
     assert torch.autograd.gradcheck(fn, (x,))
     if transform.endswith("ifft"):
         assert torch.autograd.gradcheck(lambda h: fn(h, real=True), (x,))

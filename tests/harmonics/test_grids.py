@@ -50,7 +50,9 @@ def test_kernel_grids_follow_s2cnn():
     assert torch.allclose(g[:, 0].unique(), torch.tensor([1, 2, 3], dtype=torch.float64) * math.pi / 24)
     assert so3_near_identity_grid().shape == (192, 3)
     assert so3_near_identity_grid(n_alpha=6, n_beta=1, n_gamma=6).shape == (36, 3)
-    assert s2_equatorial_grid().shape == (32, 2) and torch.allclose(s2_equatorial_grid()[:, 0], torch.tensor(math.pi / 2, dtype=torch.float64))
+    assert s2_equatorial_grid().shape == (32, 2) and torch.allclose(
+        s2_equatorial_grid()[:, 0], torch.tensor(math.pi / 2, dtype=torch.float64)
+    )
     assert so3_equatorial_grid().shape == (64, 3)
 
 

@@ -43,7 +43,10 @@ def test_s2_mm(b):
     x = torch.randn(2, 3, s2_nspec(b), dtype=torch.complex128)
     y = torch.randn(3, 4, s2_nspec(b), dtype=torch.complex128)
     expected = torch.cat(
-        [torch.einsum("bcm,con->bomn", xl, yl.conj()).flatten(-2) for xl, yl in zip(per_degree(x, b, "s2"), per_degree(y, b, "s2"))],
+        [
+            torch.einsum("bcm,con->bomn", xl, yl.conj()).flatten(-2)
+            for xl, yl in zip(per_degree(x, b, "s2"), per_degree(y, b, "s2"), strict=True)
+        ],
         -1,
     )
     assert close(s2_mm(x, y), expected)
@@ -53,7 +56,10 @@ def test_s2_mm(b):
 def test_so3_mm_and_projection(b):
     x = torch.randn(2, 3, so3_nspec(b), dtype=torch.complex128)
     y = torch.randn(3, 4, so3_nspec(b), dtype=torch.complex128)
-    blocks = [torch.einsum("bcmk,conk->bomn", xl, yl.conj()) for xl, yl in zip(per_degree(x, b, "so3"), per_degree(y, b, "so3"))]
+    blocks = [
+        torch.einsum("bcmk,conk->bomn", xl, yl.conj())
+        for xl, yl in zip(per_degree(x, b, "so3"), per_degree(y, b, "so3"), strict=True)
+    ]
     expected = torch.cat([z.flatten(-2) for z in blocks], -1)
     assert close(so3_mm(x, y), expected)
     summed = torch.cat([z.sum(-1) for z in blocks], -1)  # sum over n, the kernel's index

@@ -91,7 +91,9 @@ def test_rotation_composes():
     """L_{R1} L_{R2} = L_{R1 R2} on spectra; tolerance 1e-12."""
     R1, R2 = random_rotation(2, generator=torch.Generator().manual_seed(4))
     xhat = s2_fft(_random_bandlimited("s2", 5))
-    assert (s2_rotate_spectrum(s2_rotate_spectrum(xhat, R2), R1) - s2_rotate_spectrum(xhat, R1 @ R2)).abs().max() <= 1e-12
+    assert (
+        s2_rotate_spectrum(s2_rotate_spectrum(xhat, R2), R1) - s2_rotate_spectrum(xhat, R1 @ R2)
+    ).abs().max() <= 1e-12
 
 
 def test_z_rotation_by_grid_step_is_a_roll():

@@ -29,7 +29,7 @@ def test_table_matches_lie_learn():
 def test_wigner_D_is_a_representation():
     """D^l(R1 R2) = D^l(R1) D^l(R2), D^l unitary; tolerance 1e-12."""
     R1, R2 = random_rotation(2, generator=torch.Generator().manual_seed(3))
-    for l, (D12, D1, D2) in enumerate(zip(wigner_D(6, R1 @ R2), wigner_D(6, R1), wigner_D(6, R2))):
+    for l, (D12, D1, D2) in enumerate(zip(wigner_D(6, R1 @ R2), wigner_D(6, R1), wigner_D(6, R2), strict=True)):
         assert (D12 - D1 @ D2).abs().max() <= 1e-12, l
         assert (D1 @ D1.conj().T - torch.eye(2 * l + 1, dtype=D1.dtype)).abs().max() <= 1e-12
 

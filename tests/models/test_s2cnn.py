@@ -48,7 +48,8 @@ def test_preset_parameter_counts(name, expected, rel_tol):
 
 # Measured on this code over seeds 0-7 (float32, b = 10, random init): S2CNN classifier logits 0.004-0.014 off-grid,
 # ~1e-7 for grid rotations; planar CNN classifier 0.12-0.35 off-grid, ~0.07 for a quarter turn about z. S2CNN segmenter
-# 0.04-0.14 off-grid (ReLU aliasing is strong at these low bandwidths), planar segmenter 0.75-1.1. Bounds leave headroom.
+# 0.04-0.14 off-grid (ReLU aliasing is strong at these low bandwidths), planar segmenter 0.75-1.1.
+# Bounds leave headroom.
 S2CNN_OFF_GRID_BOUND = 0.05
 GRID_BOUND = 1e-5
 

@@ -20,13 +20,22 @@ from sphere_study.harmonics import (
     so3_evaluate,
     so3_fft,
     so3_ifft,
+    so3_mm,
     so3_near_identity_grid,
     so3_nspec,
     so3_soft_grid,
     so3_sum_n,
-    so3_mm,
 )
-from sphere_study.nn import S2BatchNorm, S2Conv, SO3BatchNorm, SO3Conv, SO3Shortcut, SO3ToS2, s2_integrate, so3_integrate
+from sphere_study.nn import (
+    S2BatchNorm,
+    S2Conv,
+    SO3BatchNorm,
+    SO3Conv,
+    SO3Shortcut,
+    SO3ToS2,
+    s2_integrate,
+    so3_integrate,
+)
 
 # Relative equivariance tolerances (issue 3): off-grid rotations 1e-4 (float64) / 1e-3 (float32); grid rotations 1e-6.
 OFF_GRID_TOL = {torch.float64: 1e-4, torch.float32: 1e-3}
@@ -91,7 +100,9 @@ def test_equivariance_error_detects_non_equivariance():
             parts, start = [], 0
             for l in range(b):
                 size = (2 * l + 1) ** 2
-                parts.append(z[..., start : start + size].unflatten(-1, (2 * l + 1, 2 * l + 1)).transpose(-1, -2).flatten(-2))
+                parts.append(
+                    z[..., start : start + size].unflatten(-1, (2 * l + 1, 2 * l + 1)).transpose(-1, -2).flatten(-2)
+                )
                 start += size
             return s2_ifft(so3_sum_n(torch.cat(parts, -1)), b_out=self.b_out, real=True)
 
@@ -114,10 +125,13 @@ def test_s2conv_one_point_kernel_is_evaluation(point):
     beta, alpha, gamma = so3_soft_grid(b)
     R = rotation_matrix(alpha[None, :, None], beta[:, None, None], gamma[None, None, :])
     p = torch.tensor(
-        [math.sin(beta_p) * math.cos(alpha_p), math.sin(beta_p) * math.sin(alpha_p), math.cos(beta_p)], dtype=torch.float64
+        [math.sin(beta_p) * math.cos(alpha_p), math.sin(beta_p) * math.sin(alpha_p), math.cos(beta_p)],
+        dtype=torch.float64,
     )
     x = R @ p
-    values = s2_evaluate(s2_fft(f)[0, 0], torch.arccos(x[..., 2].clamp(-1, 1)).flatten(), torch.atan2(x[..., 1], x[..., 0]).flatten())
+    values = s2_evaluate(
+        s2_fft(f)[0, 0], torch.arccos(x[..., 2].clamp(-1, 1)).flatten(), torch.atan2(x[..., 1], x[..., 0]).flatten()
+    )
     expected = layer.weight.item() * layer.scale * values.real.reshape(y.shape)
     assert (y - expected).abs().max() <= 1e-10 * expected.abs().max()
 
@@ -150,7 +164,9 @@ def test_so3_to_s2_definition():
 
 def test_integration_is_invariant_and_normalised():
     """so3_integrate / s2_integrate of 1 are 1; both are invariant to random rotations (tolerance 1e-12)."""
-    assert torch.allclose(so3_integrate(torch.ones(2, 8, 8, 8, dtype=torch.float64)), torch.ones(2, dtype=torch.float64))
+    assert torch.allclose(
+        so3_integrate(torch.ones(2, 8, 8, 8, dtype=torch.float64)), torch.ones(2, dtype=torch.float64)
+    )
     assert torch.allclose(s2_integrate(torch.ones(8, 8, dtype=torch.float64)), torch.tensor(1.0, dtype=torch.float64))
     R = random_rotation(generator=torch.Generator().manual_seed(2))
     x = bandlimited("so3", 5)
@@ -179,7 +195,9 @@ def _activation_rms(b: int, seeds: int = 8, channels: int = 8) -> torch.Tensor:
     mean_square = torch.zeros(8)
     for seed in range(seeds):
         torch.manual_seed(seed)
-        layers = [S2Conv(1, channels, b, b)] + [SO3Conv(channels, channels, b, b, grid=SMALL_SO3_GRID) for _ in range(7)]
+        layers = [S2Conv(1, channels, b, b)] + [
+            SO3Conv(channels, channels, b, b, grid=SMALL_SO3_GRID) for _ in range(7)
+        ]
         x = torch.rand(2, 1, 2 * b, 2 * b)  # image-like: non-negative, not band-limited
         x = x / x.pow(2).mean().sqrt()
         with torch.no_grad():
@@ -199,7 +217,9 @@ def test_activation_scale_through_eight_layers():
 
 
 def test_gradients_reach_every_parameter():
-    layers = torch.nn.ModuleList([S2Conv(1, 3, 5, 4), SO3Conv(3, 2, 4, 4, grid=SMALL_SO3_GRID), SO3ToS2(2, 2, 4, 5, grid=SMALL_SO3_GRID)])
+    layers = torch.nn.ModuleList(
+        [S2Conv(1, 3, 5, 4), SO3Conv(3, 2, 4, 4, grid=SMALL_SO3_GRID), SO3ToS2(2, 2, 4, 5, grid=SMALL_SO3_GRID)]
+    )
     x = torch.randn(2, 1, 10, 10)
     for layer in layers:
         x = layer(x)
@@ -218,7 +238,11 @@ def test_buffers_follow_dtype_and_are_not_saved():
 @pytest.mark.parametrize(
     "build,x,message",
     [
-        (lambda: S2Conv(1, 2, 8, 4), torch.zeros(2, 1, 12, 12), r"bandwidth mismatch, the input has bandwidth 6, the layer expects 8"),
+        (
+            lambda: S2Conv(1, 2, 8, 4),
+            torch.zeros(2, 1, 12, 12),
+            r"bandwidth mismatch, the input has bandwidth 6, the layer expects 8",
+        ),
         (lambda: S2Conv(1, 2, 8, 4), torch.zeros(2, 3, 16, 16), r"\[batch, 1, 16, 16\].*got \(2, 3, 16, 16\)"),
         (lambda: SO3Conv(2, 2, 4, 4), torch.zeros(2, 2, 8, 8), r"\[batch, 2, 8, 8, 8\]"),
         (lambda: SO3ToS2(2, 2, 4, 4), torch.zeros(2, 2, 8, 8, 6), r"got \(2, 2, 8, 8, 6\)"),

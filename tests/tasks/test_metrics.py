@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import types
 
-import pytest
 import torch
 
 from sphere_study.callbacks import GPUMonitor
@@ -23,7 +22,7 @@ IOU = [4 / 7, 2 / 6, 1 / 4]
 
 def test_segmentation_scores_by_hand():
     confusion = torch.zeros(3, 3, dtype=torch.long)
-    for t, p in zip(TARGET, PRED):
+    for t, p in zip(TARGET, PRED, strict=True):
         confusion[t, p] += 1
     scores = segmentation_scores(confusion)
     assert torch.allclose(scores["iou"], torch.tensor(IOU, dtype=torch.float64))
@@ -81,7 +80,9 @@ def test_gpu_monitor_without_gpu_is_a_no_op(monkeypatch, caplog):
     monkeypatch.setattr(pynvml, "nvmlInit", no_driver)
     monitor = GPUMonitor(every_n_steps=1)
     logged = []
-    trainer = types.SimpleNamespace(global_step=0, loggers=[types.SimpleNamespace(log_metrics=lambda m, step: logged.append(m))])
+    trainer = types.SimpleNamespace(
+        global_step=0, loggers=[types.SimpleNamespace(log_metrics=lambda m, step: logged.append(m))]
+    )
     monitor.setup(trainer, None, "fit")
     monitor.setup(trainer, None, "validate")
     assert not monitor.active and "NVMLError" in monitor.inactive_reason
@@ -106,10 +107,12 @@ def test_gpu_monitor_reads_every_device(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "pynvml", fake)
     monitor = GPUMonitor(every_n_steps=5)
     logged = []
-    trainer = types.SimpleNamespace(global_step=10, loggers=[types.SimpleNamespace(log_metrics=lambda m, step: logged.append((m, step)))])
+    trainer = types.SimpleNamespace(
+        global_step=10, loggers=[types.SimpleNamespace(log_metrics=lambda m, step: logged.append((m, step)))]
+    )
     monitor.setup(trainer, None, "fit")
     monitor.on_train_batch_end(trainer, None, None, None, 0)
-    (metrics, step), = logged
+    ((metrics, step),) = logged
     assert step == 10
     assert metrics == {
         "gpu/0/utilization": 40.0, "gpu/0/memory_used_mib": 1024.0, "gpu/0/power_w": 250.0,
