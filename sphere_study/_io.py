@@ -1,8 +1,10 @@
-"""File helpers shared by every cache and result writer: the cache root, atomic writes.
+"""File helpers shared by every cache, download and result writer: the cache root, atomic writes.
 
-A reader never sees a half-written file: writers fill a temporary file in the destination folder, flush it to disk,
-then ``os.replace`` it over the destination, which is atomic on POSIX filesystems. Two processes writing the same
-file at once both succeed and the last rename wins; both wrote the same bytes, so either result is valid.
+A reader never sees a half-written file: writers fill a temporary file ``.{name}.*{suffix}`` in the destination
+folder, fsync it, then ``os.replace`` it over the destination, which is atomic on POSIX filesystems. Two processes
+writing the same file at once both succeed and the last rename wins; both wrote the same bytes, so either result is
+valid. The finished file gets the permissions of an ordinary ``open(..., "w")`` (``0o666`` less the umask), not
+``mkstemp``'s private ``0o600``, so a cache shared between users stays readable.
 """
 
 from __future__ import annotations
@@ -25,22 +27,31 @@ def cache_root() -> Path:
     return root
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it is fsynced and renamed onto ``path``."""
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it is fsynced and renamed onto ``path``.
+
+    If the body raises, the temporary file is removed and ``path`` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:

@@ -23,13 +23,14 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
+
+from .._io import atomic_path
 
 __all__ = ["CacheWarning", "SphereCache", "cache_key"]
 
@@ -81,8 +82,7 @@ class SphereCache:
 
     Examples
     --------
-    >>> import tempfile
-    >>> cache = SphereCache(tempfile.mkdtemp())
+    >>>     >>> cache = SphereCache(tempfile.mkdtemp())
     >>> make = lambda: {"x": np.arange(4, dtype=np.uint8)}
     >>> arrays, created = cache.get_or_create("demo", {"n": 4}, {"x": (np.uint8, (4,))}, make)
     >>> created, cache.get_or_create("demo", {"n": 4}, {"x": (np.uint8, (4,))}, make)[1]
@@ -127,17 +127,8 @@ class SphereCache:
 
     def store(self, path: Path, fields: Mapping, arrays: Mapping[str, np.ndarray]) -> None:
         """Write ``arrays`` and ``fields`` to ``path`` atomically (temporary file, fsync, ``os.replace``)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **{_META: np.array(_canonical(fields))}, **arrays)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a handle: np.savez would append ".npz" to a name
+            np.savez(handle, **{_META: np.array(_canonical(fields))}, **arrays)
 
     def get_or_create(
         self,

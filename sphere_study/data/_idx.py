@@ -21,7 +21,6 @@ import gzip
 import hashlib
 import os
 import socket
-import tempfile
 import threading
 import urllib.error
 import urllib.parse
@@ -32,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .._io import atomic_path
 
 __all__ = [
     "DataFileError",
@@ -151,25 +152,17 @@ def _download(url: str, destination: Path, md5: str, timeout: float, progress: b
         _resolve_host(parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80), timeout)
     from tqdm.auto import tqdm
 
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(destination, suffix=".part") as tmp:  # an MD5 mismatch raises inside: nothing is kept
         digest = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=destination.name, disable=not progress) as bar:
                 while chunk := response.read(1 << 16):
                     out.write(chunk)
                     digest.update(chunk)
                     bar.update(len(chunk))
-            out.flush()
-            os.fsync(out.fileno())
         if digest.hexdigest() != md5:
             raise CorruptDataFileError(f"MD5 of the download is {digest.hexdigest()}, expected {md5}")
-        os.replace(tmp, destination)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def fetch_idx_file(
