@@ -82,7 +82,8 @@ class SphereCache:
 
     Examples
     --------
-    >>>     >>> cache = SphereCache(tempfile.mkdtemp())
+    >>> import tempfile
+    >>> cache = SphereCache(tempfile.mkdtemp())
     >>> make = lambda: {"x": np.arange(4, dtype=np.uint8)}
     >>> arrays, created = cache.get_or_create("demo", {"n": 4}, {"x": (np.uint8, (4,))}, make)
     >>> created, cache.get_or_create("demo", {"n": 4}, {"x": (np.uint8, (4,))}, make)[1]
