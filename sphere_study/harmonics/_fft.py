@@ -21,9 +21,11 @@ transformed as its real and imaginary parts stacked along the batch, which costs
 
 Spectra are complex tensors ``[..., nspec]`` (spectral axis last).
 
-Memory layout: the results are views whose batch axes are innermost in memory (spectra: the spectral axis outermost;
-grid signals: the batch axes after the angles), which is what the next transform or spectral product reads without
-copying. They behave like any tensor; call ``.contiguous()`` when a contiguous standard layout is needed.
+Memory layout: the results are permuted views, not contiguous tensors. Spectra have the spectral axis outermost in
+memory (what the spectral products read). Grid signals come out of the inverse FFT over the leading axes of
+``[m, (n,) beta, N]``; torch's CPU FFT stores that result with the transformed axes innermost, ``[beta, N, alpha(,
+gamma)]`` in memory. The forward transforms read any layout (and skip a transposition when the batch axis is
+innermost). The views behave like any tensor; call ``.contiguous()`` when a contiguous standard layout is needed.
 """
 
 from __future__ import annotations
@@ -71,6 +73,47 @@ def soft_wigner_step(space: str, grid_b: int, spec_b: int, dtype: torch.dtype, d
     return step.to(device=device, dtype=dtype)
 
 
+class _AzimuthalFFT(torch.autograd.Function):
+    r"""Real FFT over the azimuthal axes of ``x`` ``[N, beta, alpha(, gamma)]``, as the Wigner step's input
+    ``[pairs, beta, N]`` (pairs: m >= 0 on S²; (m mod 2b, n >= 0) on SO(3)), contiguous.
+
+    Backward: for :math:`y_k = \sum_j x_j e^{-2\pi i jk/n}` (k = 0..n/2 on the halved axis) the gradient is
+    :math:`\partial L/\partial x_j = \mathrm{Re}\sum_k g_k e^{2\pi ijk/n}`, which ``irfftn(g', norm="forward")``
+    computes when :math:`g'_k = g_k/2` for the orders that stand for a conjugate pair (all but k = 0 and n/2). It
+    runs over the leading axes of the contiguous gradient, so nothing is transposed. torch's own backward of
+    ``rfftn`` zero-pads the gradient to the full spectrum and runs a complex transform on it, then transposes: twice
+    the work, a zero fill and two copies of the grid. The backward is made of differentiable ops (double backward
+    works).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        N, two_b = x.shape[0], x.shape[1]
+        azimuthal = tuple(range(x.dim() - 2))  # [alpha(, gamma)] leading in the batch-inner order
+        ctx.sizes = x.shape[2:]
+        batch_inner = x.permute(2, 1, 0) if x.dim() == 3 else x.permute(2, 3, 1, 0)  # [alpha(, gamma), beta, N]
+        if batch_inner.is_contiguous():  # made by our inverse transforms on some backends: no transposition needed
+            X = torch.fft.rfftn(batch_inner, dim=azimuthal)
+        else:
+            X = torch.fft.rfftn(x, dim=tuple(range(2, x.dim())))  # [N, beta, m(, n)]
+            X = X.permute(2, 1, 0) if x.dim() == 3 else X.permute(2, 3, 1, 0)
+        return X.reshape(-1, two_b, N).contiguous()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        sizes = tuple(ctx.sizes)
+        half = sizes[-1] // 2 + 1
+        grad = grad.reshape(*sizes[:-1], half, *grad.shape[1:])  # [m(, n), beta, N]
+        weight = torch.full((half,), 0.5, dtype=grad.real.dtype, device=grad.device)
+        weight[0] = 1.0
+        if sizes[-1] % 2 == 0:
+            weight[-1] = 1.0
+        last = len(sizes) - 1
+        weight = weight.view(-1, *([1] * (grad.dim() - 1 - last)))
+        x = torch.fft.irfftn(grad * weight, s=sizes, dim=tuple(range(len(sizes))), norm="forward")
+        return x.permute(2, 1, 0) if len(sizes) == 1 else x.permute(3, 2, 0, 1)  # [N, beta, alpha(, gamma)]
+
+
 def _real_dtype(x: torch.Tensor) -> torch.dtype:
     return x.real.dtype if x.is_complex() else x.dtype
 
@@ -101,23 +144,9 @@ def _analysis(x: torch.Tensor, space: str, b_out: int | None) -> torch.Tensor:
     ndim_grid = 2 if is_s2 else 3
     batch_shape = x.shape[:-ndim_grid]
     x = x.reshape(-1, *x.shape[-ndim_grid:])  # [N, 2b (beta), 2b (alpha) (, 2b (gamma))]
-    N = x.shape[0]
-    # The Wigner step wants [pairs, beta, N] with N innermost. Signals made by our inverse transforms are laid out
-    # that way already ([alpha, (gamma,) beta, N] in memory): transform them in place. Others are transformed over
-    # their last axes and transposed (about as fast as transforming over the leading axes).
-    batch_inner = x.permute(2, 1, 0) if is_s2 else x.permute(2, 3, 1, 0)
-    if batch_inner.is_contiguous():
-        if is_s2:
-            X = torch.fft.rfft(batch_inner, dim=0)  # [m >= 0, beta, N]
-        else:
-            X = torch.fft.rfft2(batch_inner, dim=(0, 1)).reshape(-1, 2 * b, N)  # [(m, n), beta, N]
-    elif is_s2:
-        X = torch.fft.rfft(x, dim=-1).permute(2, 1, 0)  # [N, beta, m >= 0] -> [m, beta, N]
-    else:
-        X = torch.fft.rfft2(x, dim=(-2, -1))  # [N, beta, m (mod 2b), n >= 0]
-        X = X.permute(2, 3, 1, 0).reshape(-1, 2 * b, N)  # [(m, n), beta, N]
+    X = _AzimuthalFFT.apply(x)  # [pairs, beta, N], N innermost: what the Wigner step multiplies
     step = soft_wigner_step(space, b, L, dtype, x.device)
-    spec = step.analysis(X.contiguous())  # [nspec(L), N]
+    spec = step.analysis(X)  # [nspec(L), N]
     spec = spec.transpose(0, 1).reshape(*batch_shape, -1)
     if was_complex:
         spec = spec[0] + 1j * spec[1]
@@ -140,9 +169,8 @@ def _synthesis(xhat: torch.Tensor, space: str, b_out: int | None, real: bool) ->
     N = F.shape[1]
     step = soft_wigner_step(space, b, L, dtype, xhat.device)
     Y = step.synthesis(F, real)  # [sources, beta, N'] (N' = 2N: real and imaginary parts when not real)
-    # Transform over the leading axes: the result is laid out [alpha, (gamma,) beta, N'] in memory and returned as
-    # a permuted view [N', beta, alpha(, gamma)]. This saves a transposition of the whole grid (a third of the time)
-    # and is the layout that the forward transforms read without one.
+    # Transform over the leading axes of the Wigner step's output, and return a permuted view [N', beta, alpha(,
+    # gamma)] of whatever layout torch's FFT chose: no transposition of the whole grid here (a third of the time).
     if is_s2:
         x = torch.fft.irfft(Y, n=2 * b, dim=0, norm="forward").permute(2, 1, 0)  # [N', beta, alpha]
     else:
