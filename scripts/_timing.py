@@ -6,6 +6,9 @@
   ``malloc_trim`` has returned freed heap memory to the OS (so the start is the live memory, and the peak is what the
   call adds on top: its activations and temporaries).
 * :func:`machine` describes the machine for the JSON header.
+
+Importing this module applies :func:`sphere_study._allocator.keep_freed_memory`, as the ``sphere-study`` command
+does, so the benchmarks time what training runs.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ import time
 
 import torch
 
+from sphere_study._allocator import keep_freed_memory
+
+MALLOC_TUNED = keep_freed_memory()
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -89,6 +95,7 @@ def machine() -> dict:
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "malloc_keeps_freed_memory": MALLOC_TUNED,
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)

@@ -31,6 +31,7 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
 
+from ._allocator import keep_freed_memory
 from .callbacks import (
     EquivarianceMonitor,
     GPUMonitor,
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         from .plots import plot_main
 
         return plot_main(args[1:])
+    keep_freed_memory()  # a quarter of a CPU training step was page faults; see sphere_study._allocator
     try:
         _run_lightning(None if argv is None else args)
     except USER_ERRORS as e:
