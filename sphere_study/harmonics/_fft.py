@@ -92,7 +92,7 @@ class _AzimuthalFFT(torch.autograd.Function):
         azimuthal = tuple(range(x.dim() - 2))  # [alpha(, gamma)] leading in the batch-inner order
         ctx.sizes = x.shape[2:]
         batch_inner = x.permute(2, 1, 0) if x.dim() == 3 else x.permute(2, 3, 1, 0)  # [alpha(, gamma), beta, N]
-        if batch_inner.is_contiguous():  # made by our inverse transforms on some backends: no transposition needed
+        if batch_inner.is_contiguous():  # stored angles-first, batch innermost: transform in place, no transposition
             X = torch.fft.rfftn(batch_inner, dim=azimuthal)
         else:
             X = torch.fft.rfftn(x, dim=tuple(range(2, x.dim())))  # [N, beta, m(, n)]
