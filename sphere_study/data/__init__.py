@@ -63,7 +63,6 @@ from ._sources import (
     DigitImages,
     DigitSplits,
     SourceName,
-    default_cache_root,
     default_data_root,
     load_source,
     split_source,
@@ -82,7 +81,6 @@ __all__ = [
     "DigitSplits",
     "load_source",
     "split_source",
-    "default_cache_root",
     "default_data_root",
     # IDX files
     "IdxFile",

@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .._io import cache_root
 from ._cache import SphereCache
 from ._canvas import check_fits, default_canvas_size
 from ._datasets import EpochShuffleSampler, OnlineSphericalDataset, SphericalDataset
@@ -32,7 +33,6 @@ from ._sources import (
     DigitImages,
     DigitSplits,
     SourceName,
-    default_cache_root,
     split_source,
 )
 from ._validation import check_bandwidth, check_choice, check_int, check_optional_int
@@ -221,7 +221,7 @@ class SphericalDataModule(L.LightningDataModule):
         self.download = download
         self.download_timeout = float(download_timeout)
         self.progress = progress
-        self.cache = SphereCache(Path(cache_dir) if cache_dir is not None else default_cache_root() / "spheres")
+        self.cache = SphereCache(Path(cache_dir) if cache_dir is not None else cache_root() / "spheres")
         # Checks the projection parameters now rather than at the first setup().
         self._spec("val", self.rotate_val).projector()
 

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._io import cache_root
 from ._idx import CorruptDataFileError, IdxFile, MissingDataFileError, fetch_idx_file, read_idx
 from ._validation import check_choice, check_int, check_optional_int
 
@@ -47,7 +48,6 @@ __all__ = [
     "IDX_FILES",
     "DigitImages",
     "DigitSplits",
-    "default_cache_root",
     "default_data_root",
     "load_source",
     "split_source",
@@ -114,15 +114,9 @@ _DEFAULT_TEST_FRACTION = 0.2
 _DIGITS_BOX = 20
 
 
-def default_cache_root() -> Path:
-    """``$XDG_CACHE_HOME/sphere_study`` (``~/.cache/sphere_study`` when the variable is unset or empty)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "sphere_study"
-
-
 def default_data_root(source: str) -> Path:
     """Where a source's IDX files are looked for and downloaded to when no ``root`` is given."""
-    return default_cache_root() / "datasets" / check_choice(source, "source", SOURCES)
+    return cache_root() / "datasets" / check_choice(source, "source", SOURCES)
 
 
 @dataclass(frozen=True, eq=False)
