@@ -26,7 +26,7 @@ uint8 cache → :class:`SphericalDataModule` → task.
 from ._cache import CacheWarning, SphereCache, cache_key
 from ._canvas import CanvasLayout, compose_canvases, default_canvas_size, max_digits_per_canvas, random_layout
 from ._datamodule import SphericalDataModule
-from ._datasets import EpochShuffleSampler, OnlineSphericalDataset, SphericalDataset
+from ._datasets import EpochShuffleSampler, InputScaling, OnlineSphericalDataset, SphericalDataset
 from ._generate import (
     DEFAULT_THRESHOLD,
     FORMAT_VERSION,
@@ -125,6 +125,7 @@ __all__ = [
     # datasets and the DataModule
     "SphericalDataset",
     "OnlineSphericalDataset",
+    "InputScaling",
     "EpochShuffleSampler",
     "SphericalDataModule",
     # pictures

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from .._io import cache_root
 from ._cache import SphereCache
 from ._canvas import check_fits, default_canvas_size
-from ._datasets import EpochShuffleSampler, OnlineSphericalDataset, SphericalDataset
+from ._datasets import EpochShuffleSampler, InputScaling, OnlineSphericalDataset, SphericalDataset
 from ._generate import (
     DEFAULT_THRESHOLD,
     TASKS,
@@ -42,6 +42,11 @@ __all__ = ["SphericalDataModule"]
 _STAGES = (None, "fit", "validate", "test", "predict")
 # describe() estimates the pixel class balance of segmentation sets on this many samples.
 _PIXEL_BALANCE_SAMPLES = 1000
+#: How network inputs are made from the stored 0..255 intensities (see ``input_scaling`` below).
+INPUT_SCALINGS = ("unit", "byte", "standardize")
+InputScalingName = Literal["unit", "byte", "standardize"]
+# Online training sets have no stored images: standardisation statistics come from this many rendered samples.
+_ONLINE_STATISTICS_SAMPLES = 1024
 
 
 class SphericalDataModule(L.LightningDataModule):
@@ -124,6 +129,12 @@ class SphericalDataModule(L.LightningDataModule):
         ``download_timeout`` per mirror.
     progress : bool
         Progress bars while downloading and generating.
+    input_scaling : {"unit", "byte", "standardize"}
+        Network inputs from the stored intensities u in 0..255: ``"unit"`` u/255 in [0, 1] (the default);
+        ``"byte"`` u itself, 0..255, what Cohen et al.'s training script fed their S2CNN; ``"standardize"``
+        (u/255 − μ)/σ with the pixel mean and standard deviation of the training set (of its first 1,024 samples
+        for online augmentation), computed from the training data in every stage, so testing a checkpoint
+        standardises exactly as training did.
 
     Examples
     --------
@@ -162,6 +173,7 @@ class SphericalDataModule(L.LightningDataModule):
         download: bool = True,
         download_timeout: float = 5.0,
         progress: bool = True,
+        input_scaling: InputScalingName = "unit",
     ) -> None:
         super().__init__()
         self.task = check_choice(task, "task", TASKS)
@@ -221,6 +233,10 @@ class SphericalDataModule(L.LightningDataModule):
         self.download = download
         self.download_timeout = float(download_timeout)
         self.progress = progress
+        self.input_scaling = check_choice(input_scaling, "input_scaling", INPUT_SCALINGS)
+        # One instance shared by every dataset of this module; "standardize" fills it in setup().
+        self.scaling = InputScaling(0.0, 1.0 / 255.0) if input_scaling == "byte" else InputScaling()
+        self._scaling_ready = input_scaling != "standardize"
         self.cache = SphereCache(Path(cache_dir) if cache_dir is not None else cache_root() / "spheres")
         # Checks the projection parameters now rather than at the first setup().
         self._spec("val", self.rotate_val).projector()
@@ -337,22 +353,41 @@ class SphericalDataModule(L.LightningDataModule):
         """Build the datasets a stage needs (from the cache; generating what is missing)."""
         if stage not in _STAGES:
             raise ValueError(f"stage must be one of {_STAGES}, got {stage!r}")
-        if stage in (None, "fit") and self.train_dataset is None:
-            if self.online:
-                splits = self._load_splits()
-                positions = self._train_positions(splits.train)
-                self._check_enough("train", len(positions))
-                plan = plan_sphere_set(self._spec("train", False), splits.train, positions)
-                self.train_dataset = OnlineSphericalDataset(plan, splits.train, self.seed)
-            else:
-                self.train_dataset = SphericalDataset(self._materialize("train", "train", self.rotate_train), "train")
+        if (stage in (None, "fit") or not self._scaling_ready) and self.train_dataset is None:
+            self.train_dataset = self._build_train_dataset()
+        if not self._scaling_ready:
+            self._standardize_from(self.train_dataset)
         if stage in (None, "fit", "validate") and self.val_dataset is None:
-            self.val_dataset = SphericalDataset(self._materialize("val", "val", self.rotate_val), "val")
+            self.val_dataset = SphericalDataset(self._materialize("val", "val", self.rotate_val), "val", self.scaling)
         if stage in (None, "test", "predict"):
             for name in self.test_split_names:
                 if name not in self.test_datasets:
                     sphere_set = self._materialize(f"test/{name}", "test", name == "rotated")
-                    self.test_datasets[name] = SphericalDataset(sphere_set, f"test/{name}")
+                    self.test_datasets[name] = SphericalDataset(sphere_set, f"test/{name}", self.scaling)
+
+    def _build_train_dataset(self) -> Dataset:
+        if self.online:
+            splits = self._load_splits()
+            positions = self._train_positions(splits.train)
+            self._check_enough("train", len(positions))
+            plan = plan_sphere_set(self._spec("train", False), splits.train, positions)
+            return OnlineSphericalDataset(plan, splits.train, self.seed, scaling=self.scaling)
+        sphere_set = self._materialize("train", "train", self.rotate_train)
+        return SphericalDataset(sphere_set, "train", self.scaling)
+
+    def _standardize_from(self, train: Dataset) -> None:
+        """Set the shared scaling to the training pixels' mean and std (deterministic for a configuration)."""
+        if isinstance(train, OnlineSphericalDataset):
+            idx = torch.arange(min(len(train), _ONLINE_STATISTICS_SAMPLES))
+            images, _ = train.render(idx, derive_generator(self.seed, "input_statistics"))
+        else:
+            images = train.images
+        u = images.to(torch.float64).div_(255.0)
+        mean, std = u.mean().item(), u.std().item()
+        if not std > 0:
+            raise ValueError("input_scaling='standardize': the training images are constant (pixel std 0)")
+        self.scaling.mean, self.scaling.std = mean, std
+        self._scaling_ready = True
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         # The order depends only on (seed, epoch) (EpochShuffleSampler), so a resumed run sees what an uninterrupted
@@ -413,6 +448,7 @@ class SphericalDataModule(L.LightningDataModule):
         augment = "online (fresh rotation at every load)" if self.online else f"{self.augment}"
         rotated = "rotated (Haar, independent per sample)" if self.rotate_train else "unrotated"
         lines.append(f"  training samples: augment {augment}, {rotated}, seed {self.seed}")
+        lines.append(f"  inputs: {self.input_scaling} {self.scaling}")
         built = [("train", self.train_dataset), ("val", self.val_dataset)]
         built += [(f"test/{name}", self.test_datasets.get(name)) for name in self.test_split_names]
         if all(dataset is None for _, dataset in built):

@@ -1,6 +1,7 @@
 r"""Map-style datasets of spherical samples: precomputed (cached uint8) and online-rotated.
 
-Both yield ``(x, y)`` with ``x`` float32 ``(1, 2b, 2b)`` in [0, 1] and ``y`` an int64 class label (classification) or
+Both yield ``(x, y)`` with ``x`` float32 ``(1, 2b, 2b)``, the stored uint8 intensities ``u`` mapped by the dataset's
+:class:`InputScaling` (by default ``u / 255``, in [0, 1]), and ``y`` an int64 class label (classification) or
 an int64 mask ``(2b, 2b)`` with 0 = background and 1..10 = class + 1 (segmentation); a DataLoader stacks them into
 ``[B, 1, 2b, 2b]`` and ``[B]`` / ``[B, 2b, 2b]``.
 
@@ -22,12 +23,40 @@ from ._canvas import compose_canvases
 from ._generate import SpherePlan, SphereSet, derive_generator, project_samples, single_threaded_torch
 from ._sources import DigitImages
 
-__all__ = ["SphericalDataset", "OnlineSphericalDataset"]
+__all__ = ["SphericalDataset", "OnlineSphericalDataset", "InputScaling"]
 
 
-def _to_samples(images: torch.Tensor, targets: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    x = images.unsqueeze(1).to(torch.float32).div_(255.0)
-    return list(zip(x.unbind(0), targets.to(torch.int64).unbind(0), strict=True))
+class InputScaling:
+    r"""The map from stored uint8 intensities ``u`` to network inputs, :math:`x = (u/255 - \mu)/\sigma`.
+
+    ``InputScaling()`` gives [0, 1] pixels; ``InputScaling(0, 1/255)`` gives 0-255 (what Cohen et al.'s training
+    script fed); the data module's ``input_scaling="standardize"`` sets :math:`\mu, \sigma` to the training set's
+    pixel mean and standard deviation. One instance is shared by a module's datasets.
+    """
+
+    def __init__(self, mean: float = 0.0, std: float = 1.0) -> None:
+        self.mean, self.std = float(mean), float(std)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.unsqueeze(1).to(torch.float32)
+        if self.mean == 0.0 and self.std == 1.0 / 255.0:
+            return x  # 0..255 exactly, without a rounding round trip
+        x = x.div_(255.0)
+        if self.mean != 0.0 or self.std != 1.0:
+            x = x.sub_(self.mean).div_(self.std)
+        return x
+
+    def __repr__(self) -> str:
+        return f"InputScaling(mean={self.mean:.6g}, std={self.std:.6g})"
+
+
+_UNIT = InputScaling()
+
+
+def _to_samples(
+    images: torch.Tensor, targets: torch.Tensor, scaling: InputScaling = _UNIT
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return list(zip(scaling(images).unbind(0), targets.to(torch.int64).unbind(0), strict=True))
 
 
 class SphericalDataset(Dataset):
@@ -44,7 +73,8 @@ class SphericalDataset(Dataset):
         ``plan.copy``.
     """
 
-    def __init__(self, sphere_set: SphereSet, name: str = "") -> None:
+    def __init__(self, sphere_set: SphereSet, name: str = "", scaling: InputScaling = _UNIT) -> None:
+        self.scaling = scaling
         self.images = sphere_set.images
         self.targets = sphere_set.targets
         self.plan: SpherePlan = sphere_set.plan
@@ -66,7 +96,7 @@ class SphericalDataset(Dataset):
 
     def __getitems__(self, indices) -> list[tuple[torch.Tensor, torch.Tensor]]:
         idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
-        return _to_samples(self.images[idx], self.targets[idx])
+        return _to_samples(self.images[idx], self.targets[idx], self.scaling)
 
     def __repr__(self) -> str:
         spec = self.plan.spec
@@ -116,7 +146,10 @@ class OnlineSphericalDataset(Dataset):
     rotations an uninterrupted run draws in epoch e.
     """
 
-    def __init__(self, plan: SpherePlan, pool: DigitImages, seed: int, name: str = "train") -> None:
+    def __init__(
+        self, plan: SpherePlan, pool: DigitImages, seed: int, name: str = "train", scaling: InputScaling = _UNIT
+    ) -> None:
+        self.scaling = scaling
         if plan.rotations is not None or len(plan) != len(plan.layout):
             raise ValueError("an online dataset takes the plan of unrotated canvases, one sample per canvas")
         self.plan = plan
@@ -160,18 +193,22 @@ class OnlineSphericalDataset(Dataset):
         return self.__getitems__([index])[0]
 
     def __getitems__(self, indices) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        images, targets = self.render(torch.as_tensor(np.asarray(indices, dtype=np.int64)), self._rng())
+        return _to_samples(images, targets, self.scaling)
+
+    def render(self, idx: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 images and targets of canvases ``idx``, each rotated by a rotation drawn from ``generator``."""
         spec = self.plan.spec
         segmentation = spec.task == "segmentation"
         # Batch-sized ops are too small for intra-op threads to pay (7x slower on 2 shared cores, measured).
         with single_threaded_torch():
             canvas, regions = compose_canvases(self.pool.images, self.pool.labels, self.layout.select(idx))
-            rotations = random_rotation(len(idx), generator=self._rng())
+            rotations = random_rotation(len(idx), generator=generator)
             images, masks = project_samples(
                 self.projector, canvas, regions if segmentation else None, rotations, spec.threshold
             )
         targets = masks if segmentation else self.pool.labels[self.layout.members[idx, 0]]
-        return _to_samples(images, targets)
+        return images, targets
 
     def __repr__(self) -> str:
         spec = self.plan.spec

@@ -19,14 +19,29 @@ Every layer adds a per-channel bias and is exactly equivariant on band-limited i
 :math:`\Phi(L_Q f) = L_Q \Phi(f)` for all rotations Q (up to floating-point rounding), because a rotation multiplies
 the input spectrum by :math:`\overline{D^l(Q)}` from the left and the products above act on the right.
 
-Initialisation (He-style, for ReLU networks). Weights are stored with unit variance and scaled in ``forward`` by
+Initialisation: two rules, chosen per layer with ``init``. Either way the weights ``w`` are parameters and a fixed
+scale ``s`` multiplies them in ``forward``, :math:`y = s\sum_{c,p} w_{cop} f_c(R g_p)`; keeping ``s`` outside the
+parameter keeps Adam's step size meaningful (as in s2cnn). Our transforms are normalised so that the correlation *is*
+this point sum at every bandwidth.
 
-.. math:: s = \sqrt{\frac{2}{C_{in}\, P}} \qquad (P = \text{number of kernel points}),
+* ``init="he"`` (He-style, for ReLU networks): :math:`w \sim N(0, 1)` and
 
-because :math:`y = s\sum_{c,p} w_{cop} f_c(R g_p)` has variance :math:`C_{in} P s^2\, \mathbb{E}[f^2]` over the
-weights, and a ReLU halves the second moment. Our transforms are normalised so that the correlation *is* this point
-sum at every bandwidth, so unlike s2cnn's scaling the rule needs no bandwidth factor. Keeping the scale outside the
-parameter keeps Adam's step size meaningful (as in s2cnn).
+  .. math:: s = \sqrt{\frac{2}{C_{in}\, P}} \qquad (P = \text{number of kernel points}),
+
+  because the output has variance :math:`C_{in} P s^2\, \mathbb{E}[f^2]` over the weights, and a ReLU halves the
+  second moment. No bandwidth factor: activations keep their scale through deep stacks.
+* ``init="s2cnn"`` (the original s2cnn's effective scale, so that a network trains exactly like the original):
+  :math:`w \sim U(-1, 1)` and
+
+  .. math::
+
+      s_{S2Conv} = \frac{2\, b_{in}}{b_{out}\sqrt{C_{in} P}}, \qquad
+      s_{SO3Conv} = s_{SO3ToS2} = \frac{(b_{in}/b_{out})^{3/2}}{\sqrt{C_{in} P}}.
+
+  s2cnn multiplies its kernels by ``1/sqrt(P C_in b_out^4 / b_in^2)`` (S²) and ``1/sqrt(P C_in b_out^6 / b_in^3)``
+  (SO(3)) and its transforms are unnormalised; measured on identical weights, its layers output ours (with ``s = 1``)
+  times the factors above (relative residual ~1e-7). The bandwidth ratio is an artefact of that normalisation,
+  kept here only for fidelity: Cohen et al.'s network, tuned with it, learns faster with it than with the He rule.
 """
 
 from __future__ import annotations
@@ -52,7 +67,17 @@ from ..harmonics import (
 )
 from ..harmonics._validation import check_bandwidth
 
-__all__ = ["S2Conv", "SO3Conv", "SO3ToS2", "SO3Shortcut", "check_signal", "spectral_precision"]
+__all__ = ["S2Conv", "SO3Conv", "SO3ToS2", "SO3Shortcut", "INIT_RULES", "check_signal", "spectral_precision"]
+
+#: Weight initialisation rules of the correlation layers (see the module docstring).
+INIT_RULES = ("he", "s2cnn")
+
+
+def check_init(init: str) -> str:
+    """The init rule, or a ValueError naming the allowed ones."""
+    if init not in INIT_RULES:
+        raise ValueError(f"init must be one of {INIT_RULES} (the layers' weight-scale rule), got {init!r}")
+    return init
 
 
 def spectral_precision(forward):
@@ -95,8 +120,11 @@ class _Correlation(nn.Module):
     input_space: str
     output_space: str
 
-    def __init__(self, in_channels: int, out_channels: int, b_in: int, b_out: int, grid, point_spectrum, bias: bool):
+    def __init__(
+        self, in_channels: int, out_channels: int, b_in: int, b_out: int, grid, point_spectrum, bias: bool, init: str
+    ):
         super().__init__()
+        self.init = check_init(init)
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{type(self).__name__}: {name} must be a positive integer, got {value!r}")
@@ -107,9 +135,17 @@ class _Correlation(nn.Module):
         self.bandwidth = min(b_in, b_out)
         self.kernel_spectrum = point_spectrum(grid, self.bandwidth)
         n_points = self.kernel_spectrum.n_points
-        self.weight = nn.Parameter(torch.randn(in_channels, out_channels, n_points))
-        self.scale = math.sqrt(2.0 / (in_channels * n_points))
+        if init == "he":
+            self.weight = nn.Parameter(torch.randn(in_channels, out_channels, n_points))
+            self.scale = math.sqrt(2.0 / (in_channels * n_points))
+        else:
+            self.weight = nn.Parameter(torch.empty(in_channels, out_channels, n_points).uniform_(-1, 1))
+            self.scale = self._s2cnn_bandwidth_factor() / math.sqrt(in_channels * n_points)
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+
+    def _s2cnn_bandwidth_factor(self) -> float:
+        """The bandwidth part of s2cnn's effective scale (module docstring), for layers with SO(3) input."""
+        return (self.b_in / self.b_out) ** 1.5
 
     @property
     def n_points(self) -> int:
@@ -118,7 +154,7 @@ class _Correlation(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"in_channels={self.in_channels}, out_channels={self.out_channels}, b_in={self.b_in}, b_out={self.b_out}, "
-            f"n_points={self.n_points}, bias={self.bias is not None}"
+            f"n_points={self.n_points}, bias={self.bias is not None}, init={self.init!r}"
         )
 
     def kernel_hat(self, dtype: torch.dtype) -> torch.Tensor:
@@ -149,9 +185,14 @@ class S2Conv(_Correlation):
 
     input_space, output_space = "s2", "so3"
 
-    def __init__(self, in_channels: int, out_channels: int, b_in: int, b_out: int, grid=None, bias: bool = True):
+    def _s2cnn_bandwidth_factor(self) -> float:
+        return 2.0 * self.b_in / self.b_out
+
+    def __init__(
+        self, in_channels: int, out_channels: int, b_in: int, b_out: int, grid=None, bias: bool = True, init: str = "he"
+    ):
         grid = s2_near_identity_grid() if grid is None else grid
-        super().__init__(in_channels, out_channels, b_in, b_out, grid, S2PointSpectrum, bias)
+        super().__init__(in_channels, out_channels, b_in, b_out, grid, S2PointSpectrum, bias, init)
 
     @spectral_precision
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -172,9 +213,11 @@ class SO3Conv(_Correlation):
 
     input_space, output_space = "so3", "so3"
 
-    def __init__(self, in_channels: int, out_channels: int, b_in: int, b_out: int, grid=None, bias: bool = True):
+    def __init__(
+        self, in_channels: int, out_channels: int, b_in: int, b_out: int, grid=None, bias: bool = True, init: str = "he"
+    ):
         grid = so3_near_identity_grid() if grid is None else grid
-        super().__init__(in_channels, out_channels, b_in, b_out, grid, SO3PointSpectrum, bias)
+        super().__init__(in_channels, out_channels, b_in, b_out, grid, SO3PointSpectrum, bias, init)
 
     @spectral_precision
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -197,9 +240,11 @@ class SO3ToS2(_Correlation):
 
     input_space, output_space = "so3", "s2"
 
-    def __init__(self, in_channels: int, out_channels: int, b_in: int, b_out: int, grid=None, bias: bool = True):
+    def __init__(
+        self, in_channels: int, out_channels: int, b_in: int, b_out: int, grid=None, bias: bool = True, init: str = "he"
+    ):
         grid = so3_near_identity_grid() if grid is None else grid
-        super().__init__(in_channels, out_channels, b_in, b_out, grid, SO3PointSpectrum, bias)
+        super().__init__(in_channels, out_channels, b_in, b_out, grid, SO3PointSpectrum, bias, init)
 
     @spectral_precision
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -219,11 +264,13 @@ class SO3Shortcut(nn.Module):
 
     input_space, output_space = "so3", "so3"
 
-    def __init__(self, in_channels: int, out_channels: int, b_in: int, b_out: int):
+    def __init__(self, in_channels: int, out_channels: int, b_in: int, b_out: int, init: str = "he"):
         super().__init__()
         self.in_channels, self.out_channels, self.b_in, self.b_out = in_channels, out_channels, b_in, b_out
         identity = in_channels == out_channels and b_in == b_out
-        self.conv = None if identity else SO3Conv(in_channels, out_channels, b_in, b_out, grid=[[0.0, 0.0, 0.0]])
+        self.conv = (
+            None if identity else SO3Conv(in_channels, out_channels, b_in, b_out, grid=[[0.0, 0.0, 0.0]], init=init)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.conv is None:

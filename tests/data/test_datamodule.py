@@ -299,3 +299,35 @@ def test_lightning_trainer_runs_fit_and_both_test_splits(tmp_path):
     trainer.fit(model, datamodule=dm)
     trainer.test(model, datamodule=dm, verbose=False)
     assert set(model.seen) == {0, 1}
+
+
+@pytest.mark.parametrize("augment", [1, "online"])
+def test_input_scaling_maps_the_stored_intensities(augment):
+    """unit: u/255; byte: u exactly; standardize: the training pixels get mean 0 and std 1, val/test the same map."""
+    kwargs = {"train_size": 64, "augment": augment, "rotate_train": True}
+    unit, byte, std = (small(input_scaling=s, **kwargs) for s in ("unit", "byte", "standardize"))
+    for dm in (unit, byte, std):
+        dm.setup("fit")
+    u = unit.val_dataset.images.float()
+    xu = torch.stack([unit.val_dataset[i][0] for i in range(8)])
+    xb = torch.stack([byte.val_dataset[i][0] for i in range(8)])
+    xs = torch.stack([std.val_dataset[i][0] for i in range(8)])
+    assert torch.equal(xb[:, 0], u[:8]) and torch.allclose(xu[:, 0], u[:8] / 255)
+    assert torch.allclose(xs, (xu - std.scaling.mean) / std.scaling.std, atol=1e-6)
+    if augment == 1:  # exact statistics of the stored training set
+        train = torch.stack([std.train_dataset[i][0] for i in range(len(std.train_dataset))])
+        assert abs(float(train.mean())) < 1e-5 and abs(float(train.std()) - 1) < 1e-3
+    assert 0.05 < std.scaling.mean < 0.2 and 0.1 < std.scaling.std < 0.4  # digits cover a small part of the sphere
+
+
+def test_standardize_gives_the_same_statistics_in_a_test_only_stage():
+    fit, test = small(train_size=64, input_scaling="standardize"), small(train_size=64, input_scaling="standardize")
+    fit.setup("fit")
+    test.setup("test")
+    assert (fit.scaling.mean, fit.scaling.std) == (test.scaling.mean, test.scaling.std)
+    assert "standardize" in test.describe(file=False)
+
+
+def test_unknown_input_scaling_is_named():
+    with pytest.raises(ValueError, match="input_scaling"):
+        small(input_scaling="zscore")

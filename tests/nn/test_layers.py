@@ -261,3 +261,34 @@ def test_bad_construction():
         SO3Conv(0, 2, 4, 4)
     with pytest.raises(ValueError, match=r"kernel grid must have shape \[n_points, 3\]"):
         SO3Conv(1, 2, 4, 4, grid=[[0.1, 0.2]])
+
+
+@pytest.mark.parametrize(
+    ("make", "scale"),
+    [
+        # s2cnn's effective factors on the kernel point sum for Cohen et al.'s MNIST layers (measured on the original)
+        (lambda init: S2Conv(1, 20, 30, 10, init=init), 2 * 30 / 10 / math.sqrt(24)),
+        (lambda init: SO3Conv(20, 40, 10, 6, init=init), (10 / 6) ** 1.5 / math.sqrt(20 * 192)),
+        (lambda init: SO3ToS2(4, 3, 6, 8, init=init), (6 / 8) ** 1.5 / math.sqrt(4 * 192)),
+    ],
+)
+def test_s2cnn_init_rule_reproduces_the_original_scale(make, scale):
+    torch.manual_seed(0)
+    he, s2cnn = make("he"), make("s2cnn")
+    assert s2cnn.scale == pytest.approx(scale, rel=1e-12)
+    assert he.scale == pytest.approx(math.sqrt(2 / (he.in_channels * he.n_points)), rel=1e-12)
+    w = s2cnn.weight.detach()
+    assert float(w.abs().max()) <= 1 and abs(float(w.std()) - 1 / math.sqrt(3)) < 0.05  # U(-1, 1)
+    assert "init='s2cnn'" in repr(s2cnn)
+
+
+def test_cohen_layers_at_the_s2cnn_scale():
+    """The figures quoted from the original s2cnn: 1.2247 (S2Conv b 30->10, 24 points), 0.0347 (SO3Conv b 10->6)."""
+    assert S2Conv(1, 20, 30, 10, init="s2cnn").scale == pytest.approx(1.2247, abs=1e-4)
+    assert SO3Conv(20, 40, 10, 6, init="s2cnn").scale == pytest.approx(0.0347, abs=1e-4)
+    assert SO3Shortcut(20, 40, 10, 6, init="s2cnn").conv.scale == pytest.approx((10 / 6) ** 1.5 / math.sqrt(20))
+
+
+def test_unknown_init_rule_is_named():
+    with pytest.raises(ValueError, match="init must be one of"):
+        S2Conv(1, 2, 8, 4, init="xavier")
