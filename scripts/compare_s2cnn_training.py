@@ -13,7 +13,8 @@ caches into the working directory.
     python scripts/compare_s2cnn_training.py --impl ours --seeds 0 1 2 --out scripts/results/compare_s2cnn_ours.json
     python scripts/compare_s2cnn_training.py --impl original --s2cnn-src /tmp/s2cnn --seeds 0 1 2 --out orig.json
 
-``--input-scale 255`` feeds pixels 0-255 (what Cohen et al.'s training script does) instead of 0-1.
+``--input-scaling byte`` feeds pixels 0-255 (what Cohen et al.'s training script does) instead of 0-1;
+``standardize`` uses the training set's pixel mean and std (the data module's ``input_scaling`` option).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_data(root: str, bandwidth: int, input_scale: float):
+def load_data(root: str, bandwidth: int, input_scaling: str):
     from sphere_study.data import SphericalDataModule
 
     dm = SphericalDataModule(
@@ -52,7 +53,7 @@ def load_data(root: str, bandwidth: int, input_scale: float):
 
     def stack(ds):
         xs, ys = zip(*(ds[i] for i in range(len(ds))), strict=True)
-        return torch.stack(xs) * input_scale, torch.as_tensor(ys)
+        return torch.stack(xs), torch.as_tensor(ys)
 
     return stack(dm.train_dataset), stack(dm.test_datasets["rotated"])
 
@@ -111,7 +112,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--input-scale", type=float, default=1.0, help="multiply the 0-1 pixels by this (255: s2cnn's)")
+    p.add_argument("--input-scaling", choices=["unit", "byte", "standardize"], default="unit")
     p.add_argument("--out", required=True, help="JSON file; finished seeds are kept and skipped on a rerun")
     args = p.parse_args(argv)
     if args.impl == "original" and not args.s2cnn_src:
@@ -123,11 +124,11 @@ def main(argv=None):
         epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
-        input_scale=args.input_scale,
+        input_scaling=args.input_scaling,
         data="mnist t10k split 7000/1000/2000, b=30, NR train, R test",
     )
     result.setdefault("seeds", {})
-    data = load_data(args.data_root, 30, args.input_scale)
+    data = load_data(args.data_root, 30, args.input_scaling)
     for seed in args.seeds:
         if str(seed) in result["seeds"]:
             continue

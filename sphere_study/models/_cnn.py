@@ -31,6 +31,7 @@ from ._registry import register_model
 __all__ = ["CNNClassifier", "CNNSegmenter"]
 
 Padding = Literal["same", "valid"]
+Head = Literal["average", "flatten"]
 
 # Segmentation presets of Gerken et al. (2022), README of github.com/JanEGerken/sem_seg_s2cnn (examples/mnist_sem_seg):
 # all with skips, trained on b = 50 input with 1 channel and 11 classes (10 digits + background).
@@ -217,14 +218,16 @@ class CNNClassifier(nn.Module):
     Layer :math:`i` is ``Conv2d`` :math:`f_{i-1} \to f_i` (:math:`f_{-1}` = ``in_channels``) with kernel
     :math:`k_i`, stride :math:`s_i` and zero padding :math:`p_i` (``"same"``: :math:`\lfloor k_i/2 \rfloor`, which
     keeps the side at stride 1 and halves it, rounding up, at stride 2; ``"valid"``: 0), then ``BatchNorm2d``
-    (``batch_norm``) and ReLU. The last map is averaged over all its pixels and a ``Linear`` :math:`f_{L-1} \to`
-    ``num_classes`` gives the logits. (The head would accept any input size; the model still checks the input
-    against its bandwidth, as every model of the study does.)
+    (``batch_norm``) and ReLU. With ``head="average"`` the last map is averaged over all its pixels and a ``Linear``
+    :math:`f_{L-1} \to` ``num_classes`` gives the logits (that head would accept any input size; the model still
+    checks the input against its bandwidth, as every model of the study does); with ``head="flatten"`` the whole
+    last map, :math:`f_{L-1} d_L^2` values, feeds the linear layer (Cohen et al.'s planar baseline).
 
     Parameters (trainable), with :math:`c_\text{in}` = ``in_channels``, :math:`n` = ``num_classes``; with batch norm
     a convolution has no bias (the norm's shift replaces it) and the norm adds :math:`2 f_i`:
 
-    .. math:: \sum_i \left(k_i^2 f_{i-1} f_i + f_i + [\text{bn}]\, f_i\right) + f_{L-1} n + n.
+    .. math:: \sum_i \left(k_i^2 f_{i-1} f_i + f_i + [\text{bn}]\, f_i\right) + f_{L-1} n\, [d_L^2] + n
+        \qquad ([d_L^2]: \text{flatten head only}).
 
     Presets (``build_model(name)``; kernels 5 3 3 3 3, strides 1 2 2 2 2, ``"same"`` padding, batch norm,
     widths :math:`w \cdot (1, 2, 4, 8, 8)` matched to the target with :func:`match_width`; 1 input channel,
@@ -239,7 +242,10 @@ class CNNClassifier(nn.Module):
     ``cnn_cls_2p5m``  51 102 204 409 409          2,498,268   2,500,000
     ================  ==========================  ==========  ===============================================
 
-    The defaults are the ``cnn_cls_155k`` architecture.
+    The defaults are the ``cnn_cls_155k`` architecture. ``cnn_cls_cohen`` is the planar baseline of Cohen et al.'s code
+    (s2cnn's ``examples/mnist/run_classic.py``): two 5×5 convolutions of stride 3 with 32 and 64 channels, ReLU, no
+    batch norm, no padding, flattened into a linear layer: on a b = 30 input the maps are 60, 19, 5 pixels wide and
+    it has 68,106 parameters.
 
     Parameters
     ----------
@@ -259,6 +265,8 @@ class CNNClassifier(nn.Module):
         Batch norm after every convolution.
     padding : {"same", "valid"}
         Zero padding of every convolution.
+    head : {"average", "flatten"}
+        Global average pooling, or the flattened last map, before the linear layer.
 
     Raises
     ------
@@ -288,6 +296,7 @@ class CNNClassifier(nn.Module):
         strides: Sequence[int] = CLASSIFIER_STRIDES,
         batch_norm: bool = True,
         padding: Padding = "same",
+        head: Head = "average",
     ) -> None:
         super().__init__()
         self.bandwidth = _positive_int(bandwidth, "bandwidth")
@@ -297,6 +306,9 @@ class CNNClassifier(nn.Module):
         if padding not in get_args(Padding):
             raise ValueError(f"padding must be one of {get_args(Padding)}, got {padding!r}")
         self.padding = padding
+        if head not in get_args(Head):
+            raise ValueError(f"head must be one of {get_args(Head)}, got {head!r}")
+        self.head_kind = head
         self.batch_norm = bool(batch_norm)
         paddings = tuple(k // 2 for k in self.kernel_sizes) if padding == "same" else (0,) * len(self.kernel_sizes)
         self.feature_map_sizes = _feature_map_sizes(
@@ -313,17 +325,19 @@ class CNNClassifier(nn.Module):
                 layers.append(nn.BatchNorm2d(c_out))
             layers.append(nn.ReLU())
         self.features_net = nn.Sequential(*layers)
-        self.head = nn.Linear(self.features[-1], self.num_classes)
+        width = self.features[-1] * (self.feature_map_sizes[-1] ** 2 if head == "flatten" else 1)
+        self.head = nn.Linear(width, self.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r"""Class logits ``[B, num_classes]`` of images ``x`` ``[B, in_channels, 2b, 2b]``."""
         check_s2_image(x, bandwidth=self.bandwidth, in_channels=self.in_channels, what=f"{type(self).__name__} input")
-        return self.head(self.features_net(x).mean(dim=(-2, -1)))
+        z = self.features_net(x)
+        return self.head(z.flatten(1) if self.head_kind == "flatten" else z.mean(dim=(-2, -1)))
 
     def extra_repr(self) -> str:
         return (
             f"bandwidth={self.bandwidth}, in_channels={self.in_channels}, num_classes={self.num_classes}, "
-            f"padding={self.padding!r}, feature_map_sizes={self.feature_map_sizes}"
+            f"padding={self.padding!r}, head={self.head_kind!r}, feature_map_sizes={self.feature_map_sizes}"
         )
 
 
@@ -430,6 +444,14 @@ for _name in SEGMENTER_PRESETS:
     _register_segmenter_preset(_name)
 for _name in CLASSIFIER_PRESETS:
     _register_classifier_preset(_name)
+
+
+@register_model("cnn_cls_cohen")
+def cnn_cls_cohen(bandwidth: int = 30, in_channels: int = 1, num_classes: int = 10) -> CNNClassifier:
+    """Cohen et al.'s planar baseline: conv 5x5/3 to 32, conv 5x5/3 to 64, ReLU, flatten, linear (68,106 at b=30)."""
+    return CNNClassifier(
+        bandwidth, in_channels, num_classes, (32, 64), (5, 5), (3, 3), batch_norm=False, padding="valid", head="flatten"
+    )
 
 
 @register_model("cnn_cls_matched")

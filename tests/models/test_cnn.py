@@ -300,3 +300,15 @@ def test_single_layer_segmenter_has_only_the_output_layer_as_decoder():
     assert len(model.decoder) == 0
     assert model(torch.randn(1, 1, 8, 8)).shape == (1, 2, 8, 8)
     assert count_parameters(model) == segmenter_param_formula(1, 2, (3,), (3,), use_skips=True)
+
+
+def test_cohen_planar_baseline_preset():
+    """s2cnn's run_classic.py network: conv 5x5/3 (32), conv 5x5/3 (64), flatten, linear; 68,106 parameters."""
+    from sphere_study.models import build_model, count_parameters
+
+    model = build_model("cnn_cls_cohen")
+    assert count_parameters(model) == 32 * 25 + 32 + 64 * 32 * 25 + 64 + 64 * 5 * 5 * 10 + 10 == 68_106
+    assert model.feature_map_sizes == (60, 19, 5)
+    assert model(torch.zeros(2, 1, 60, 60)).shape == (2, 10)
+    with pytest.raises(ValueError, match="head"):
+        CNNClassifier(head="max")
