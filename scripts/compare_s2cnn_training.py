@@ -104,6 +104,9 @@ def train(impl, s2cnn_src, seed, epochs, data, lr, batch_size):
 
 
 def main(argv=None):
+    from sphere_study._allocator import keep_freed_memory
+
+    keep_freed_memory()  # as the sphere-study command does, for both implementations (no effect on the numbers)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--impl", choices=["ours", "original"], required=True)
     p.add_argument("--s2cnn-src", help="folder of the patched original s2cnn source (for --impl original)")
