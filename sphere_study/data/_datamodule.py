@@ -114,6 +114,7 @@ class SphericalDataModule(L.LightningDataModule):
     seed, split_seed : int
         See **Seeds** above.
     batch_size, num_workers : int
+        In training, a last batch that would hold a single sample is dropped (BatchNorm cannot normalise one sample).
     cache_dir : str, optional
         Folder of generated sets; default ``$XDG_CACHE_HOME/sphere_study/spheres``.
     download : bool
@@ -359,9 +360,14 @@ class SphericalDataModule(L.LightningDataModule):
         # one sees. Online rotations follow the epoch too, which workers only learn when they start: they are not
         # kept alive between epochs then.
         online = isinstance(dataset, OnlineSphericalDataset)
+        # A training batch of one sample breaks BatchNorm ("expected more than 1 value per channel"): when the last
+        # batch would hold a single sample, that sample is left out of the epoch (another one each epoch, as the
+        # order is shuffled). Other sizes keep every sample.
+        drop_single = shuffle and len(dataset) > 1 and len(dataset) % self.batch_size == 1
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
+            drop_last=drop_single,
             sampler=EpochShuffleSampler(dataset, self.seed) if shuffle else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0 and not online,
