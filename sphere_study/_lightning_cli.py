@@ -370,3 +370,56 @@ def run_lightning(args: list[str] | None) -> None:
         parser_kwargs={"description": "sphere-study: equivariance versus augmentation on spherical images"},
         auto_configure_optimizers=False,
     )
+
+
+class _ParseOnlyCLI(SphereStudyCLI):
+    """Parses and checks a command line like ``fit``, builds and runs nothing."""
+
+    def _set_seed(self) -> None:
+        pass
+
+    def _add_instantiators(self) -> None:
+        pass
+
+    def instantiate_classes(self) -> None:
+        pass
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        pass
+
+
+def check_fit_commands(commands: list[list[str]]) -> list[str | None]:
+    """For each ``fit`` argument list (without ``fit``): None if it parses, else the error (one line).
+
+    The config files, every key and every value type are checked as ``sphere-study fit`` would, without building
+    the model or the data (what a sweep checks before it launches a point).
+    """
+    import contextlib
+    import io
+
+    errors: list[str | None] = []
+    for args in commands:
+        stderr = io.StringIO()
+        try:
+            check_config_files(args)
+            rest, network_sets = _split_network_flags(args)
+            with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+                cli = _ParseOnlyCLI(
+                    SphericalTask,
+                    SphericalDataModule,
+                    subclass_mode_model=True,
+                    args=["fit", *rest],
+                    parser_kwargs={"exit_on_error": False},
+                    auto_configure_optimizers=False,
+                )
+            if network_sets:
+                _merge_network(cli.config["fit"]["model.init_args.network"], network_sets)
+            errors.append(None)
+        except SystemExit:
+            lines = [line for line in stderr.getvalue().splitlines() if line.strip()]
+            errors.append(lines[-1] if lines else "the fit command line does not parse")
+        except Exception as err:  # jsonargparse's ArgumentError and our ValueErrors: the message names the key
+            from .cli import error_line
+
+            errors.append(error_line(err)[:500])
+    return errors

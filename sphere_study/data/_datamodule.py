@@ -120,7 +120,8 @@ class SphericalDataModule(L.LightningDataModule):
     download : bool
         Whether missing IDX files may be downloaded.
     download_timeout : float
-        Seconds per mirror for name resolution, connection and each read. Without network the error comes at once
+        Seconds per mirror for name resolution, connection and each read; a whole file from one mirror must arrive
+        within 12 times that (so a mirror that trickles bytes is given up). Without network the error comes at once
         (failed resolution or refused connection) or, where packets are silently dropped, after at most
         ``download_timeout`` per mirror.
     progress : bool

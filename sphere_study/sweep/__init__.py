@@ -98,6 +98,7 @@ from ._runner import (
     PointOutcome,
     SweepReport,
     _visible_gpus,  # noqa: F401  (the GPU list the workers get; tested directly)
+    check_point_commands,
     default_fit_command,
     point_status,
     run_sweep,
@@ -136,6 +137,7 @@ __all__ = [
     "SweepConfigError",
     "SweepError",
     "SweepReport",
+    "check_point_commands",
     "check_wandb_sweep_config",
     "create_wandb_sweeps",
     "default_fit_command",

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 
 import yaml
 
-from ._runner import SweepReport, default_fit_command, point_status, run_sweep
+from ._runner import SweepReport, check_point_commands, default_fit_command, point_status, run_sweep
 from ._schema import (
     _DOTTED_KEY_PATTERN,
     LOG_FILE,
@@ -96,6 +96,14 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
         points = select_points(sweep.points(), args.group, selection)
         if args.wandb and (args.group or selection):
             raise SweepError("--wandb turns the whole sweep into wandb sweeps: drop --group and point selections")
+        invalid = check_point_commands(points, default_fit_command())
+        if invalid:
+            shown = "\n".join(f"  {label}: {error}" for label, error in list(invalid.items())[:10])
+            more = f"\n  ... and {len(invalid) - 10} more" if len(invalid) > 10 else ""
+            raise SweepConfigError(
+                f"{sweep.path}: {len(invalid)} of {len(points)} point(s) would not start; nothing was run:\n"
+                f"{shown}{more}"
+            )
         if args.dry_run:
             _print_dry_run(sweep, points, default_fit_command())
             if args.wandb:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import queue
@@ -20,8 +21,9 @@ from typing import Any
 from tqdm import tqdm
 
 from .._io import atomic_write_json
+from .._run_folder import run_lock_holder
 from ..results import RESULTS_FILE, ResultsError, load_results
-from ._locking import _point_lock, _ProcessRegistry
+from ._locking import _point_lock, _ProcessRegistry, die_with_parent
 from ._schema import (
     FIT_COMMAND_ENV,
     LOCK_FILE,
@@ -38,6 +40,22 @@ def default_fit_command() -> list[str]:
     if line:
         return shlex.split(line)
     return [sys.executable, "-m", "sphere_study", "fit"]
+
+
+def check_point_commands(points: Sequence[Point], fit_command: Sequence[str]) -> dict[str, str]:
+    r"""``{point label: error}`` for every point whose fit command line would not parse (nothing is run).
+
+    Only the default fit command (``python -m sphere_study fit``) is checked, with the fit's own parser: a base
+    config that is missing or not a mapping, a misspelled key, a value of the wrong type. Another command (a
+    ``$SPHERE_STUDY_FIT_COMMAND``) is the user's own and is not parsed.
+    """
+    prefix = [sys.executable, "-m", "sphere_study", "fit"]
+    if list(fit_command) != prefix or not points:
+        return {}
+    from .._lightning_cli import check_fit_commands
+
+    errors = check_fit_commands([point.command(fit_command)[len(prefix) :] for point in points])
+    return {point.label: error for point, error in zip(points, errors, strict=True) if error is not None}
 
 
 def point_status(point: Point) -> str:
@@ -134,6 +152,9 @@ def _run_point(
             return PointOutcome(point, "skipped")
         if status == "stale":
             return PointOutcome(point, "stale", error=_stale_reason(point))
+        writer = run_lock_holder(point.dir)  # a fit still running, e.g. left behind by a sweep killed with -9
+        if writer is not None:
+            return PointOutcome(point, "busy", error=f"a fit (pid {writer}) is still writing {point.dir}")
         atomic_write_json(point.dir / POINT_FILE, point.spec())
         command = point.command(fit_command)
         outcome = PointOutcome(point, "failed")
@@ -164,7 +185,14 @@ def _attempt(
         log.write(f"=== sweep attempt {attempt} of {point.label}, {stamp}, {threads}\n=== {shlex.join(command)}\n")
         log.flush()
         try:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                preexec_fn=functools.partial(die_with_parent, os.getpid()),
+            )
         except OSError as err:
             error = f"could not start the fit command {shlex.join(command[:4])} ...: {err}"
             log.write(f"=== attempt {attempt} failed: {error}\n")
