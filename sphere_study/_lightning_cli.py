@@ -30,6 +30,7 @@ import yaml
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from . import _run_folder
 from .callbacks import (
@@ -96,6 +97,24 @@ class SphereStudyCLI(LightningCLI):
             config = self.config[subcommand] if subcommand else self.config
             config["model.init_args.network"] = _merge_network(config["model.init_args.network"], network_sets)
 
+    def _parse_ckpt_path(self) -> None:
+        """Check the checkpoint before LightningCLI reads its hyperparameters into the config (which would silently
+        replace the configured network by the checkpoint's): local file, plain data, and the same network."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or ckpt_path in ("last", "best", "hpc", "registry"):
+            return super()._parse_ckpt_path()
+        _run_folder.read_checkpoint(ckpt_path)
+        key = "model.init_args.network"
+        before = json.dumps(self.config[subcommand].get(key), sort_keys=True, default=str)
+        super()._parse_ckpt_path()
+        after = json.dumps(self.config[subcommand].get(key), sort_keys=True, default=str)
+        if before != after:
+            raise _run_folder.CheckpointError(
+                f"checkpoint {ckpt_path} is of another model than the configured network ({after} in the checkpoint, "
+                f"{before} configured): use the config the checkpoint was trained with"
+            )
+
     def _set_seed(self) -> None:
         try:
             super()._set_seed()
@@ -112,7 +131,8 @@ class SphereStudyCLI(LightningCLI):
         trainer = self.trainer
         run_dir = Path(trainer.default_root_dir)
         _run_folder.check_writable(run_dir)
-        _run_folder.hold_run_lock(run_dir)  # before anything is written: one writer per folder
+        if rank_zero_only.rank == 0:  # DDP ranks > 0 are the same fit, started by rank 0
+            _run_folder.hold_run_lock(run_dir)  # before anything is written: one writer per folder
         for callback in trainer.checkpoint_callbacks:
             if callback.dirpath is None:
                 callback.dirpath = str(run_dir / "checkpoints")
@@ -152,18 +172,19 @@ class SphereStudyCLI(LightningCLI):
         """Check ``--ckpt_path`` (local file, weights_only, same network, same config) before Lightning loads it."""
         kwargs = super()._prepare_subcommand_kwargs(subcommand)
         ckpt_path = kwargs.get("ckpt_path")
-        if ckpt_path is None or subcommand not in ("fit", "validate", "test", "predict"):
-            return kwargs
         if ckpt_path in ("last", "best"):
             found = self._named_checkpoint(ckpt_path)
-            if found is None:
-                return kwargs  # Lightning's own handling: "last" with none yet starts from scratch, with a warning
-            ckpt_path = kwargs["ckpt_path"] = str(found)
-        checkpoint = _run_folder.read_checkpoint(ckpt_path)
-        _check_same_network(ckpt_path, checkpoint["state_dict"], self.model.state_dict())
+            # None: Lightning's own handling ("last" with none yet starts from scratch, with a warning)
+            ckpt_path = kwargs["ckpt_path"] = None if found is None and ckpt_path == "last" else found or ckpt_path
+        if ckpt_path is not None:
+            ckpt_path = kwargs["ckpt_path"] = str(ckpt_path)
+            checkpoint = _run_folder.read_checkpoint(ckpt_path)
+            _check_same_network(ckpt_path, checkpoint["state_dict"], self.model.state_dict())
+            if subcommand == "fit":
+                self._check_resume(ckpt_path, checkpoint)
+            kwargs["weights_only"] = True  # what read_checkpoint checked: no pickled code runs
         if subcommand == "fit":
-            self._check_resume(ckpt_path, checkpoint)
-        kwargs["weights_only"] = True  # what read_checkpoint checked: no pickled code runs
+            self._start_fit(ckpt_path)
         return kwargs
 
     def _named_checkpoint(self, name: str) -> Path | None:
@@ -217,20 +238,25 @@ class SphereStudyCLI(LightningCLI):
         """The resolved config of this subcommand as plain JSON data (what checkpoints store)."""
         return json.loads(json.dumps(self._config_dict(), default=str))
 
-    def before_fit(self) -> None:
-        self._prepare_run()
+    def _start_fit(self, ckpt_path) -> None:
+        """Once the checkpoint (if any) passed its checks: results.json must belong to the last completed fit, so an
+        earlier one is moved aside (plots ignore it); a fresh fit moves earlier checkpoints aside too."""
         run_dir = Path(self.trainer.default_root_dir)
-        # results.json must belong to the last completed fit: an earlier one is moved aside (plots ignore it).
+        if rank_zero_only.rank != 0:
+            return
         _run_folder.supersede(run_dir / RESULTS_FILE)
-        if self._subcommand_config().get("ckpt_path") is None:
+        if ckpt_path is None:
             for callback in self.trainer.checkpoint_callbacks:
                 folder = Path(callback.dirpath)
                 if folder.is_dir() and any(folder.iterdir()):
-                    _run_folder.supersede(folder)  # a fresh fit: the earlier run's checkpoints go aside, not mixed
+                    _run_folder.supersede(folder)
                     _run_folder.check_writable(folder)
         writer = self._results_writer()
         if writer is not None:
             writer.run_config = self._plain_config()
+
+    def before_fit(self) -> None:
+        self._prepare_run()
         if not self._subcommand_config().get("test_after_fit", True):
             for callback in self.trainer.callbacks:
                 if isinstance(callback, ResultsWriter):

@@ -12,7 +12,8 @@ its structure only (header, exact size), which catches truncation but not a flip
 
 Downloads try each mirror in turn with short connect/read timeouts (host-name resolution included, which the socket
 timeout alone does not cover) and an overall deadline of :data:`DEADLINE_FACTOR` times the timeout per file and
-mirror (a mirror trickling a byte every few seconds never times out a single read), stream into a temporary file in the destination folder, verify the MD5 and only then
+mirror (a mirror trickling a byte every few seconds never times out a single read), stream into a temporary
+file in the destination folder, verify the MD5 and only then
 ``os.replace`` it into place, so an interrupted download never leaves a file that looks complete.
 """
 
