@@ -7,14 +7,44 @@ import fcntl
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import yaml
 
 from sphere_study._run_folder import RUN_LOCK_FILE
 from sphere_study.sweep import load_sweep, run_sweep, sweep_main
 
-from .test_sweep_run import augment_sweep, calls, set_rules, start_sweep_process, wait_for
+
+def augment_sweep(augments) -> dict:
+    return {
+        "name": "toy",
+        "output": "out/toy",
+        "groups": {"g": {"base": "base.yaml", "fixed": {"data.train_size": 10}, "axes": {"data.augment": augments}}},
+    }
+
+
+def calls(point) -> int:
+    path = point.dir / "fake_fit_calls.txt"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def set_rules(monkeypatch, *rules) -> None:
+    monkeypatch.setenv("FAKE_FIT_RULES", json.dumps(list(rules)))
+
+
+def start_sweep_process(path: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "sphere_study.sweep", "--config", str(path), "--no-progress"]
+    return subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_for(path: Path, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear within {timeout_s} s"
+        time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:
@@ -27,7 +57,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_kill_9_of_the_sweep_takes_its_fit_down(write_sweep, fake_fit, monkeypatch):
-    sweep = load_sweep(write_sweep(augment_sweep((1,))))
+    sweep = load_sweep(write_sweep(augment_sweep([1])))
     (point,) = sweep.points()
     set_rules(monkeypatch, {"match": {"data.augment": "1"}, "action": "hang", "seconds": 600})
     process = start_sweep_process(sweep.path)
@@ -49,7 +79,7 @@ def test_kill_9_of_the_sweep_takes_its_fit_down(write_sweep, fake_fit, monkeypat
 
 
 def test_a_point_whose_fit_still_writes_is_busy_not_started_twice(write_sweep, fake_fit):
-    sweep = load_sweep(write_sweep(augment_sweep((1,))))
+    sweep = load_sweep(write_sweep(augment_sweep([1])))
     (point,) = sweep.points()
     point.dir.mkdir(parents=True)
     with open(point.dir / RUN_LOCK_FILE, "a+") as handle:  # an orphaned fit (no parent-death signal) holding it
