@@ -120,7 +120,7 @@ def expect_error(fn, *exceptions) -> tuple[str, str]:
     return "silent", "no error"
 
 
-# ---------------------------------------------------------------------------------------------------------------- config
+# --- config ---
 
 _BAD_FLAGS = [
     ("unknown key", ["--data.augmnt", "2"]),
@@ -167,7 +167,7 @@ def _(w):
 
 for _label, _content in [("empty YAML", b""), ("YAML that is a list", b"- 1\n- 2\n"),
                          ("non-UTF-8 YAML", b"trainer: {max_epochs: \xff}\n"), ("YAML syntax error", b"a: [1,\n"),
-                         ("YAML with a python tag", b"trainer: !!python/object/apply:os.system ['true']\n")]:  # fmt: skip
+                         ("YAML with a python tag", b"trainer: !!python/object/apply:os.system ['true']")]:  # fmt: skip
 
     def _yaml(w, content=_content):
         (w.root / "bad.yaml").write_bytes(content)
@@ -202,7 +202,7 @@ for _label, _args in [("top-level --help", ["--help"]), ("sweep --help", ["sweep
     case("config", _label)(_help)
 
 
-# ---------------------------------------------------------------------------------------------------------------- tensors
+# --- tensors ---
 
 
 def _layer_cases():
@@ -266,7 +266,7 @@ def _(w):
     return ("handled", f"{y.dtype}") if torch.isfinite(y).all() else ("silent", "non-finite output")
 
 
-# ---------------------------------------------------------------------------------------------------------------- data files
+# --- data files ---
 
 MNIST = None  # set in main
 _TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -438,7 +438,7 @@ def _(w):
     return ("handled", "distinct partners, bounded time") if ok else ("silent", "repeated partners")
 
 
-# ---------------------------------------------------------------------------------------------------------------- caches
+# --- caches ---
 
 
 def _cache_files(cache: Path) -> list[Path]:
@@ -498,7 +498,7 @@ def _(w):
     return "handled", f"both finished; {len(_cache_files(cache))} cache files"
 
 
-# ---------------------------------------------------------------------------------------------------------------- interruption
+# --- interruption ---
 
 
 def _finished(w, *extra) -> subprocess.CompletedProcess:
@@ -689,7 +689,7 @@ def _(w):
                               "--dry-run"), ok=lambda p: False)  # fmt: skip
 
 
-# ---------------------------------------------------------------------------------------------------------------- output folders
+# --- output folders ---
 
 
 @case("output folders", "checkpoints/ not writable (simulated: os.access denies it)")
@@ -774,7 +774,7 @@ def _(w):
     return classify_cli(proc, ok=lambda p: len((w.root / "plots" / "runs.csv").read_text().splitlines()) == 2)
 
 
-# ---------------------------------------------------------------------------------------------------------------- security
+# --- security ---
 
 
 @case("security", "--ckpt_path http URL")
@@ -816,7 +816,7 @@ def _(w):
     return classify_cli(proc, ok=lambda p: False)
 
 
-# ---------------------------------------------------------------------------------------------------------------- driver
+# --- driver ---
 
 
 def main() -> int:

@@ -748,6 +748,9 @@ def plot_main(argv: Sequence[str] | None = None) -> int:
         parser.error("give either RUN_DIR or --wandb-project ENTITY/PROJECT")
     source = args.run_dir or args.wandb_project
     out = Path(args.out or (Path(args.run_dir) / "plots" if args.run_dir else Path("plots") / source.replace("/", "_")))
+    if out.exists() and not out.is_dir():
+        print(f"sphere-study plot: error: --out {out} is a file; give a folder for the figures", file=sys.stderr)
+        return 2
     try:
         rows, problems = collect_results(args.run_dir) if args.run_dir else fetch_wandb_runs(args.wandb_project)
         for problem in problems:
@@ -771,6 +774,11 @@ def plot_main(argv: Sequence[str] | None = None) -> int:
     except PlotError as err:
         print(f"sphere-study plot: error: {err}", file=sys.stderr)
         return 1
+    except OSError as err:  # an unwritable --out, a folder where a file should go: one line, not a traceback
+        from .cli import error_line
+
+        print(f"sphere-study plot: error: {error_line(err)}", file=sys.stderr)
+        return 2
     if args.no_wandb:
         return 0
     try:

@@ -230,6 +230,13 @@ def test_unwritable_cache_is_one_line(tiny, tmp_path, monkeypatch, capsys):
     assert str(blocker) in line
 
 
+def test_plot_out_that_is_a_file_is_named(finished_run, tmp_path, capsys):
+    out = tmp_path / "figures.png"
+    out.write_text("")
+    assert main(["plot", str(finished_run / "run"), "--out", str(out), "--no-wandb"]) == 2
+    assert f"--out {out} is a file" in capsys.readouterr().err
+
+
 # 14. network keys by dotted flag ---
 
 
