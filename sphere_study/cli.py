@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import sys
 
 __all__ = ["SphereStudyCLI", "main", "TOP_HELP"]  # noqa: F822  (SphereStudyCLI: lazily, see __getattr__)
@@ -79,6 +80,11 @@ def error_line(err: BaseException) -> str:
         }.get(type(err), err.strerror)
         return f"{kind}: {err.filename}" + (f" -> {err.filename2}" if err.filename2 else "")
     text = str(err).strip() or type(err).__name__
+    # jsonargparse wraps an error raised while building the task (an unknown network, a bad layer argument) in a
+    # union-validation dump of the whole model namespace; the message of the build error is the story.
+    inner = re.search(r"Union subtypes.*?Errors:\s*-\s*(.*?)\s*-\s*Expected a <class 'NoneType'>", text, re.S)
+    if inner:
+        text = f"model: {inner.group(1)}"
     if type(err).__name__ == "MisconfigurationException":
         text = f"trainer misconfigured: {text}"
     return " ".join(text.split()) if len(text) < 2000 else text.splitlines()[0]

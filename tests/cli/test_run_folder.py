@@ -213,8 +213,9 @@ def test_bad_config_files_are_named(tmp_path, capsys, content, message):
     [
         (["--trainer.max_epochs", "-5"], "trainer misconfigured"),
         (["--seed_everything", "-1"], "seed_everything:"),
+        (["--model.init_args.network", "nope_preset"], "error: model: unknown model 'nope_preset'. Available"),
     ],
-    ids=["max_epochs", "seed"],
+    ids=["max_epochs", "seed", "network"],
 )
 def test_bad_values_name_their_key(tiny, capsys, flags, message):
     assert fit(tiny, *flags) == 2
