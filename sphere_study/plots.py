@@ -39,10 +39,12 @@ import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is made: `sphere-study plot --help` stays fast
+    from matplotlib.figure import Figure
 
 from ._io import atomic_write
 from .results import (
@@ -359,6 +361,8 @@ def _band(ax, xs, rows: Sequence[Mapping[str, Any]], metric: str, color: str, la
 
 
 def _new_figure(panels: int = 1) -> tuple[Figure, list]:
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(max(6.4, 4.2 * panels), 4.4), layout="constrained")
     axes = fig.subplots(1, panels, sharey=True, squeeze=False)[0]
     return fig, list(axes)
