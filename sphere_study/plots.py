@@ -39,10 +39,12 @@ import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is made: `sphere-study plot --help` stays fast
+    from matplotlib.figure import Figure
 
 from ._io import atomic_write
 from .results import (
@@ -359,6 +361,8 @@ def _band(ax, xs, rows: Sequence[Mapping[str, Any]], metric: str, color: str, la
 
 
 def _new_figure(panels: int = 1) -> tuple[Figure, list]:
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(max(6.4, 4.2 * panels), 4.4), layout="constrained")
     axes = fig.subplots(1, panels, sharey=True, squeeze=False)[0]
     return fig, list(axes)
@@ -748,6 +752,9 @@ def plot_main(argv: Sequence[str] | None = None) -> int:
         parser.error("give either RUN_DIR or --wandb-project ENTITY/PROJECT")
     source = args.run_dir or args.wandb_project
     out = Path(args.out or (Path(args.run_dir) / "plots" if args.run_dir else Path("plots") / source.replace("/", "_")))
+    if out.exists() and not out.is_dir():
+        print(f"sphere-study plot: error: --out {out} is a file; give a folder for the figures", file=sys.stderr)
+        return 2
     try:
         rows, problems = collect_results(args.run_dir) if args.run_dir else fetch_wandb_runs(args.wandb_project)
         for problem in problems:
@@ -771,6 +778,11 @@ def plot_main(argv: Sequence[str] | None = None) -> int:
     except PlotError as err:
         print(f"sphere-study plot: error: {err}", file=sys.stderr)
         return 1
+    except OSError as err:  # an unwritable --out, a folder where a file should go: one line, not a traceback
+        from .cli import error_line
+
+        print(f"sphere-study plot: error: {error_line(err)}", file=sys.stderr)
+        return 2
     if args.no_wandb:
         return 0
     try:

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from sphere_study._io import atomic_path, atomic_write_json
+from sphere_study._io import atomic_path, atomic_write, atomic_write_json
 
 
 def test_finished_file_has_umask_permissions_not_private(tmp_path):
@@ -25,3 +25,12 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         raise RuntimeError("boom")
     assert path.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_a_folder_at_the_destination_is_named(tmp_path):
+    """Issue 12: a cache path that is a folder gives an error naming it, not the temporary file."""
+    (tmp_path / "cache.pt").mkdir()
+    with pytest.raises(IsADirectoryError) as info:
+        atomic_write(tmp_path / "cache.pt", lambda tmp: tmp.write_text("x"))
+    assert info.value.filename == str(tmp_path / "cache.pt")
+    assert [p.name for p in tmp_path.iterdir()] == ["cache.pt"]  # no temporary file left

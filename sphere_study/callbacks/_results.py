@@ -24,12 +24,23 @@ def _number(value):
     return None if math.isnan(value) else value
 
 
+def _train_val(metrics) -> dict:
+    return {k: v for k, v in metrics.items() if k.startswith(("train/", "val/"))}
+
+
 class ResultsWriter(pl.Callback):
     """Writes ``<default_root_dir>/results.json`` atomically at the end of testing (``after="test"``, the default:
     ``sphere-study fit`` tests after training) or at the end of fitting (``after="fit"``).
 
     Nothing is written for a run that stops early with an error, so a sweep can tell finished points from the rest.
+
+    Every checkpoint carries, under ``"sphere_study"``, the run's resolved config (``run_config``, set by the CLI),
+    the last train/val metrics and the resume history, so that a resumed run, even one resumed after its last epoch,
+    reports the same metrics and records every resume and what it changed (``"resumes"`` in results.json).
     """
+
+    #: The key of this callback's entry in a checkpoint.
+    CHECKPOINT_KEY = "sphere_study"
 
     def __init__(self, after: str = "test"):
         if after not in ("test", "fit"):
@@ -38,14 +49,34 @@ class ResultsWriter(pl.Callback):
         self._start: float | None = None
         self._fit_epochs: int | None = None
         self._fit_metrics: dict = {}  # the last train/val metrics: testing replaces trainer.callback_metrics
+        self._restored_metrics: dict = {}  # those stored in the checkpoint a fit resumed from
+        self.run_config: dict | None = None  # the resolved config, stored in each checkpoint
+        self.resumes: list[dict] = []  # one entry per resume of this run: checkpoint, epoch, changed keys
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         if self._start is None:
             self._start = time.time()
 
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        metrics = {**self._restored_metrics, **_train_val(trainer.callback_metrics)}
+        checkpoint[self.CHECKPOINT_KEY] = {
+            "config": self.run_config,
+            "fit_metrics": {k: _number(v) for k, v in metrics.items()},
+            "resumes": list(self.resumes),
+        }
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        stored = checkpoint.get(self.CHECKPOINT_KEY) or {}
+        self._restored_metrics = {k: v for k, v in (stored.get("fit_metrics") or {}).items() if v is not None}
+        # The history of earlier resumes, then this one (the CLI put it in self.resumes before fitting).
+        self.resumes = list(stored.get("resumes") or []) + [
+            r for r in self.resumes if r not in stored.get("resumes", [])
+        ]
+
     def on_fit_end(self, trainer, pl_module) -> None:
         self._fit_epochs = trainer.current_epoch
-        self._fit_metrics = dict(trainer.callback_metrics)
+        # A resume after the last epoch trains nothing: the stored train/val metrics are still the run's.
+        self._fit_metrics = {**self._restored_metrics, **dict(trainer.callback_metrics)}
         if self.after == "fit":
             self.write(trainer, pl_module)
 
@@ -107,6 +138,8 @@ class ResultsWriter(pl.Callback):
             "wall_time_s": time.time() - (self._start or time.time()),
             "config": self._config(trainer),
         }
+        if self.resumes:
+            results["resumes"] = self.resumes
         path = Path(trainer.default_root_dir) / filename
         atomic_write_json(path, results)
         return path

@@ -79,18 +79,40 @@ class CanvasLayout:
 
 
 def _distinct_partners(lead: torch.Tensor, pool_size: int, count: int, generator: torch.Generator) -> torch.Tensor:
-    """``count`` distinct positions per row, all different from ``lead`` and drawn uniformly from the rest."""
+    """``count`` distinct positions per row, all different from ``lead`` and drawn uniformly from the rest.
+
+    Rows are drawn by rejection (redraw a row whose positions repeat) for at most :data:`_REJECTION_ROUNDS` rounds;
+    rows still repeating then are drawn without replacement (the first ``count`` of a random permutation), so the
+    time is bounded even when ``count`` is close to ``pool_size - 1``, where almost every draw repeats. Both give
+    each set of distinct positions the same probability.
+    """
     n = lead.shape[0]
     partners = torch.empty(n, count, dtype=torch.int64)
     redo = torch.ones(n, dtype=torch.bool)
-    while redo.any():
+    for _ in range(_REJECTION_ROUNDS):
+        if not redo.any():
+            return partners
         rows = redo.nonzero().squeeze(1)
         draw = torch.randint(0, pool_size - 1, (len(rows), count), generator=generator)
         draw += (draw >= lead[rows, None]).long()  # skip the lead: uniform on the other pool_size - 1 positions
         partners[rows] = draw
         ordered = partners.sort(dim=1).values
         redo = (ordered[:, 1:] == ordered[:, :-1]).any(dim=1)
+    rows = redo.nonzero().squeeze(1)
+    chunk = max(1, _PERMUTATION_ELEMENTS // max(1, pool_size - 1))  # bounded memory: rows x pool keys at a time
+    for start in range(0, len(rows), chunk):
+        block = rows[start : start + chunk]
+        keys = torch.rand(len(block), pool_size - 1, generator=generator)
+        draw = keys.argsort(dim=1)[:, :count]
+        partners[block] = draw + (draw >= lead[block, None]).long()
     return partners
+
+
+#: Rejection rounds before the remaining rows are drawn without replacement. With ``c`` partners from ``P``
+#: positions a row repeats with probability about ``c (c - 1) / (2 P)`` per round, so the study's settings (a few
+#: digits out of thousands) finish by rejection and keep the layouts they always had.
+_REJECTION_ROUNDS = 32
+_PERMUTATION_ELEMENTS = 1 << 24
 
 
 def random_layout(

@@ -119,12 +119,14 @@ class SphericalDataModule(L.LightningDataModule):
     seed, split_seed : int
         See **Seeds** above.
     batch_size, num_workers : int
+        In training, a last batch that would hold a single sample is dropped (BatchNorm cannot normalise one sample).
     cache_dir : str, optional
         Folder of generated sets; default ``$XDG_CACHE_HOME/sphere_study/spheres``.
     download : bool
         Whether missing IDX files may be downloaded.
     download_timeout : float
-        Seconds per mirror for name resolution, connection and each read. Without network the error comes at once
+        Seconds per mirror for name resolution, connection and each read; a whole file from one mirror must arrive
+        within 12 times that (so a mirror that trickles bytes is given up). Without network the error comes at once
         (failed resolution or refused connection) or, where packets are silently dropped, after at most
         ``download_timeout`` per mirror.
     progress : bool
@@ -394,9 +396,14 @@ class SphericalDataModule(L.LightningDataModule):
         # one sees. Online rotations follow the epoch too, which workers only learn when they start: they are not
         # kept alive between epochs then.
         online = isinstance(dataset, OnlineSphericalDataset)
+        # A training batch of one sample breaks BatchNorm ("expected more than 1 value per channel"): when the last
+        # batch would hold a single sample, that sample is left out of the epoch (another one each epoch, as the
+        # order is shuffled). Other sizes keep every sample.
+        drop_single = shuffle and len(dataset) > 1 and len(dataset) % self.batch_size == 1
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
+            drop_last=drop_single,
             sampler=EpochShuffleSampler(dataset, self.seed) if shuffle else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0 and not online,

@@ -11,7 +11,9 @@ Files may be gzipped (detected by the gzip magic bytes, not by the name). The pu
 its structure only (header, exact size), which catches truncation but not a flipped pixel.
 
 Downloads try each mirror in turn with short connect/read timeouts (host-name resolution included, which the socket
-timeout alone does not cover), stream into a temporary file in the destination folder, verify the MD5 and only then
+timeout alone does not cover) and an overall deadline of :data:`DEADLINE_FACTOR` times the timeout per file and
+mirror (a mirror trickling a byte every few seconds never times out a single read), stream into a temporary
+file in the destination folder, verify the MD5 and only then
 ``os.replace`` it into place, so an interrupted download never leaves a file that looks complete.
 """
 
@@ -22,6 +24,7 @@ import hashlib
 import os
 import socket
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -145,8 +148,15 @@ def _resolve_host(host: str, port: int, timeout: float) -> None:
         raise outcome["error"]
 
 
+#: A download from one mirror must finish within this many times the timeout (60 s at the default 5 s: the 9.9 MB
+#: MNIST training images need about 170 kB/s).
+DEADLINE_FACTOR = 12
+
+
 def _download(url: str, destination: Path, md5: str, timeout: float, progress: bool) -> None:
     """Stream ``url`` into ``destination`` atomically, verifying ``md5`` (``OSError``/``CorruptDataFileError``)."""
+    started = time.monotonic()
+    deadline = started + DEADLINE_FACTOR * timeout
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme in ("http", "https") and parsed.hostname:
         _resolve_host(parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80), timeout)
@@ -157,7 +167,16 @@ def _download(url: str, destination: Path, md5: str, timeout: float, progress: b
         with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=destination.name, disable=not progress) as bar:
-                while chunk := response.read(1 << 16):
+                received = 0
+                read = getattr(response, "read1", response.read)  # read1: one recv, so the deadline is checked
+                while chunk := read(1 << 16):
+                    if time.monotonic() > deadline:
+                        raise OSError(
+                            f"gave up after {time.monotonic() - started:.1f} s (the deadline is {DEADLINE_FACTOR} x "
+                            f"download_timeout = {DEADLINE_FACTOR * timeout:g} s) with {received + len(chunk)} bytes "
+                            f"of {total or 'unknown'} received"
+                        )
+                    received += len(chunk)
                     out.write(chunk)
                     digest.update(chunk)
                     bar.update(len(chunk))
@@ -192,6 +211,17 @@ def fetch_idx_file(
     label = f"{what} file" if what else "file"
     compressed = root / file.name
     uncompressed = root / file.uncompressed_name
+    if root.exists() and not root.is_dir():
+        raise MissingDataFileError(
+            f"the data folder {root} is a file, not a folder: pass root=FOLDER (--data.root) holding {file.name}"
+        )
+    for candidate in (compressed, uncompressed):
+        if candidate.exists() and not candidate.is_file():
+            kind = "a folder" if candidate.is_dir() else "not a regular file"
+            raise MissingDataFileError(
+                f"{candidate} is {kind}, where the {label} {candidate.name} should be: remove it, or put the file "
+                f"({file.name}, MD5 {file.md5}) there"
+            )
     if compressed.is_file():
         actual = md5sum(compressed)
         if actual != file.md5:

@@ -83,6 +83,7 @@ def check_init(init: str) -> str:
 def spectral_precision(forward):
     """Run a layer's transforms in float32 or float64 whatever autocast says.
 
+    It also turns a non-tensor input into a named error and an empty batch ``B = 0`` into an empty output.
     Mixed precision (``bf16-mixed``, ``16-mixed``) would turn the Wigner-step matrix products into bfloat16/half,
     whose complex views and FFTs torch does not support and whose rounding would break equivariance. Under autocast a
     half/bfloat16 input is promoted to float32 and the layer's output stays float32.
@@ -90,6 +91,10 @@ def spectral_precision(forward):
 
     @functools.wraps(forward)
     def wrapper(self, x):
+        if not isinstance(x, torch.Tensor):  # a list or numpy array: say so before touching .dtype
+            raise ValueError(f"{type(self).__name__} expects a torch.Tensor input, got {type(x).__name__}")
+        if x.dim() > 0 and x.shape[0] == 0:  # an empty batch: the FFTs reject it, the answer is an empty batch
+            return wrapper(self, x.new_zeros((1, *x.shape[1:])))[:0]
         if x.dtype in (torch.float16, torch.bfloat16):
             x = x.float()
         with torch.autocast(device_type=x.device.type, enabled=False):

@@ -87,7 +87,7 @@ def test_resume_from_last_checkpoint_gives_the_same_weights(tmp_path):
     interrupted = tiny_config(tmp_path / "resumed", max_epochs=1)
     assert main(["fit", "--config", str(interrupted), "--test_after_fit", "false"]) == 0
     assert main(["fit", "--config", str(interrupted), "--trainer.max_epochs", "3", "--ckpt_path", "last",
-                 "--test_after_fit", "false"]) == 0  # fmt: skip
+                 "--test_after_fit", "false", "--resume_changes", "allow"]) == 0  # fmt: skip
     a = _weights(tmp_path / "straight" / "run" / "checkpoints" / "last.ckpt")
     b = _weights(tmp_path / "resumed" / "run" / "checkpoints" / "last.ckpt")
     assert a.keys() == b.keys()

@@ -292,3 +292,25 @@ def test_cohen_layers_at_the_s2cnn_scale():
 def test_unknown_init_rule_is_named():
     with pytest.raises(ValueError, match="init must be one of"):
         S2Conv(1, 2, 8, 4, init="xavier")
+# Issue 12: inputs that are not tensors, and empty batches ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [[[0.0]], "np"], ids=["list", "numpy"])
+def test_non_tensor_input_is_named(bad):
+    import numpy as np
+
+    from sphere_study.nn import S2Conv
+
+    layer = S2Conv(1, 2, 4, 3)
+    with pytest.raises(ValueError, match="S2Conv expects a torch.Tensor input, got"):
+        layer(np.zeros((1, 1, 8, 8)) if bad == "np" else bad)
+
+
+def test_empty_batch_gives_an_empty_output():
+    from sphere_study.nn import S2Conv, SO3Conv, SO3ToS2
+
+    x = torch.zeros(0, 1, 8, 8)
+    y = S2Conv(1, 2, 4, 3)(x)
+    assert y.shape == (0, 2, 6, 6, 6)
+    assert SO3Conv(2, 3, 3, 2)(y).shape == (0, 3, 4, 4, 4)
+    assert SO3ToS2(2, 3, 3, 2)(y).shape == (0, 3, 4, 4)

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from sphere_study._io import atomic_write_json
+from sphere_study._run_folder import RunFolderError, hold_run_lock
 
 ROOT_KEY = "trainer.default_root_dir"
 
@@ -50,6 +51,11 @@ def main() -> int:
     configs, overrides = parse(sys.argv[1:])
     root = Path(overrides.pop(ROOT_KEY))
     root.mkdir(parents=True, exist_ok=True)
+    try:
+        hold_run_lock(root)  # as the real fit does, for as long as it writes the folder
+    except RunFolderError as err:
+        print(f"fake fit: error: {err}", file=sys.stderr, flush=True)
+        return 2
     start = time.time()
     with open(root / "fake_fit_calls.txt", "a") as calls:
         calls.write(f"{os.getpid()} {start}\n")

@@ -149,7 +149,8 @@ def test_agent_commands_select_each_point_exactly_once_and_run_it_in_its_folder(
     assert len((points[0].dir / "fake_fit_calls.txt").read_text().splitlines()) == 1
 
 
-def test_wandb_flag_offline_fails_with_a_clear_message(write_sweep, capsys):
+# (fake_fit: these bases are placeholders, which the real fit parser would reject before any wandb call)
+def test_wandb_flag_offline_fails_with_a_clear_message(write_sweep, fake_fit, capsys):
     path = write_sweep(SWEEP)
     assert sweep_main(["--config", str(path), "--wandb"]) == 2
     err = capsys.readouterr().err
@@ -157,7 +158,7 @@ def test_wandb_flag_offline_fails_with_a_clear_message(write_sweep, capsys):
     assert "WANDB_MODE=online" in err and "wandb login" in err
 
 
-def test_wandb_flag_creates_one_sweep_per_group(write_sweep, monkeypatch, capsys):
+def test_wandb_flag_creates_one_sweep_per_group(write_sweep, fake_fit, monkeypatch, capsys):
     path = write_sweep(SWEEP)
     created = []
 
@@ -178,7 +179,7 @@ def test_wandb_flag_creates_one_sweep_per_group(write_sweep, monkeypatch, capsys
     assert not any(p.dir.exists() for p in sweep.points()), "--wandb runs nothing locally"
 
 
-def test_dry_run_with_wandb_prints_the_sweep_configs(write_sweep, capsys):
+def test_dry_run_with_wandb_prints_the_sweep_configs(write_sweep, fake_fit, capsys):
     path = write_sweep(SWEEP)
     assert sweep_main(["--config", str(path), "--dry-run", "--wandb"]) == 0
     out = capsys.readouterr().out
