@@ -21,8 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._profiling import labelled
 from ._validation import check_bandwidth, check_floating
-from ._wigner import WignerStep, wigner_d_rows
+from ._wigner import WignerStep, s2_wigner_d_rows, wigner_d_rows
 
 __all__ = ["S2PointSpectrum", "SO3PointSpectrum", "as_grid"]
 
@@ -74,12 +75,14 @@ class _PointSpectrum(nn.Module):
         self.register_buffer("cos", torch.from_numpy(np.cos(theta) * valid[:, None, :]), persistent=False)
         self.register_buffer("sin", torch.from_numpy(-np.sin(theta) * valid[:, None, :]), persistent=False)
         self.register_buffer("point_index", torch.from_numpy(point_index), persistent=False)
-        self.step = WignerStep(wigner_d_rows(rings, L), L, space, source, n_sources)
+        d_rows = (s2_wigner_d_rows if space == "s2" else wigner_d_rows)(rings, L)
+        self.step = WignerStep(d_rows, L, space, source, n_sources, d_layout=space)
         self.nspec = self.step.nspec
 
     def extra_repr(self) -> str:
         return f"n_points={self.n_points}, bandwidth={self.bandwidth}"
 
+    @labelled("kernel_spectrum")
     def forward(self, weights: torch.Tensor) -> torch.Tensor:
         check_floating(weights, "kernel weights")
         if weights.is_complex() or weights.shape[-1:] != (self.n_points,):

@@ -30,6 +30,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from ._profiling import labelled
 from ._validation import s2_bandwidth_of_spectrum, s2_nspec, so3_bandwidth_of_spectrum, so3_nspec
 from ._wigner import partition_blocks, s2_index, so3_index
 
@@ -97,6 +98,7 @@ def _finish(z: torch.Tensor, batch_shape, c_out: int) -> torch.Tensor:
     return z.permute(1, 2, 0).reshape(*batch_shape, c_out, z.shape[0])
 
 
+@labelled("s2_mm")
 def s2_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     r"""S² spectra ``x [..., C_in, b^2]`` and kernel spectra ``y [C_in, C_out, b^2]`` -> SO(3) spectra
     ``[..., C_out, b(4b^2-1)/3]`` with :math:`z^l_{mn} = \sum_c x^l_m[c]\, \overline{y^l_n[c]}`.
@@ -129,6 +131,7 @@ def _so3_blocks_x(xs: torch.Tensor, blocks: _DegreeBlocks) -> list[torch.Tensor]
     ]
 
 
+@labelled("so3_mm")
 def so3_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     r"""SO(3) spectra ``x [..., C_in, nspec]`` and kernel spectra ``y [C_in, C_out, nspec]`` -> ``[..., C_out, nspec]``
     with :math:`z^l = \sum_c x^l[c]\, (y^l[c])^H` per degree.
@@ -166,6 +169,7 @@ def so3_sum_n(xhat: torch.Tensor) -> torch.Tensor:
     return z.transpose(0, 1).reshape(*xhat.shape[:-1], s2_nspec(b))
 
 
+@labelled("so3_to_s2_mm")
 def so3_to_s2_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     r"""``so3_sum_n(so3_mm(x, y))`` computed as one matrix-vector product per degree (the sum over the kernel's
     index n moves inside): :math:`z^l_m = \sum_{c,k} x^l_{mk}[c]\, \overline{\textstyle\sum_n y^l_{nk}[c]}`.
