@@ -84,20 +84,30 @@ class _PointSpectrum(nn.Module):
 
     @labelled("kernel_spectrum")
     def forward(self, weights: torch.Tensor) -> torch.Tensor:
+        batch_shape = weights.shape[:-1]
+        spec = self.step.analysis(self._phases(weights))  # [nspec, N]
+        return spec.transpose(0, 1).reshape(*batch_shape, self.nspec)
+
+    @labelled("kernel_spectrum")
+    def entries(self, weights: torch.Tensor) -> torch.Tensor:
+        """The stored half of the spectra as block entries ``[padded_entries, prod(weights.shape[:-1])]``
+        (:meth:`~._wigner.WignerStep.analysis_entries`; what the layers' products read)."""
+        return self.step.analysis_entries(self._phases(weights))
+
+    def _phases(self, weights: torch.Tensor) -> torch.Tensor:
+        """Ring phase sums ``X[S, rings, N]``, the Wigner step's input."""
         check_floating(weights, "kernel weights")
         if weights.is_complex() or weights.shape[-1:] != (self.n_points,):
             raise ValueError(
                 f"kernel weights must be real with shape [..., {self.n_points}] (one per grid point); "
                 f"got {tuple(weights.shape)} ({weights.dtype})"
             )
-        batch_shape = weights.shape[:-1]
         w = weights.reshape(-1, self.n_points).transpose(0, 1)  # [P, N]
         w = torch.cat([w, w.new_zeros(1, w.shape[1])]).index_select(0, self.point_index.flatten())
         w = w.view(*self.point_index.shape, -1)  # [rings, slots, N]
         dtype = weights.dtype
         X = torch.complex(torch.bmm(self.cos.to(dtype), w), torch.bmm(self.sin.to(dtype), w))  # [rings, S, N]
-        spec = self.step.analysis(X.permute(1, 0, 2).contiguous())  # [nspec, N]
-        return spec.transpose(0, 1).reshape(*batch_shape, self.nspec)
+        return X.permute(1, 0, 2).contiguous()
 
 
 class S2PointSpectrum(_PointSpectrum):

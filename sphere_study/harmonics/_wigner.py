@@ -46,6 +46,7 @@ __all__ = [
     "so3_index",
     "s2_index",
     "partition_blocks",
+    "entry_layout",
 ]
 
 _FORMAT_VERSION = 2
@@ -307,6 +308,8 @@ class WignerStep(nn.Module):
         self.register_buffer("entry_sign", torch.from_numpy(np.where(padded, 0.0, sign[safe])), persistent=False)
         self.padded_entries = offset
         self.n_beta = J
+        # The maps as arrays, for index maps built on top of this layout (spectral products).
+        self.gather_np, self.mirrored_np, self.sign_np = gather, ~stored, sign
         self._weighted = weights is not None
 
     def _spec_index(self, l, m, n):
@@ -331,8 +334,10 @@ class WignerStep(nn.Module):
             kind = "table"
         return [getattr(self, f"{kind}{g}").to(real_dtype) for g in range(self._n_blocks)]
 
-    def analysis(self, X: torch.Tensor) -> torch.Tensor:
-        """``X[S, J, N]`` complex -> spectrum ``[nspec, N]`` complex (quadrature weights applied if given)."""
+    def analysis_entries(self, X: torch.Tensor) -> torch.Tensor:
+        r"""``X[S, J, N]`` complex -> the stored half of the spectrum as block entries ``[padded_entries, N]``:
+        per stored pair (m, n) the degrees of its block, :math:`\hat f^l_{mn}` (zero at padding). Every step of
+        the same space and bandwidth L orders its entries alike (:func:`entry_layout`), whatever its grid."""
         S, J, N = X.shape
         real_dtype = X.real.dtype
         pairs = torch.view_as_real(X.index_select(0, self.source_all)).reshape(-1, J, 2 * N)
@@ -340,9 +345,31 @@ class WignerStep(nn.Module):
             torch.bmm(table, Xg).reshape(-1, N, 2)  # [P*Lg, N, (re, im)]
             for table, Xg in zip(self._tables(real_dtype, "weighted_table"), pairs.split(self.block_pairs), strict=True)
         ]
-        entries = torch.view_as_complex(torch.cat(outs))
+        return torch.view_as_complex(torch.cat(outs))
+
+    def analysis(self, X: torch.Tensor) -> torch.Tensor:
+        """``X[S, J, N]`` complex -> spectrum ``[nspec, N]`` complex (quadrature weights applied if given)."""
+        entries = self.analysis_entries(X)
         spec = entries.index_select(0, self.gather)
-        return torch.where(self.mirrored[:, None], spec.conj() * self.sign.to(real_dtype)[:, None], spec)
+        return torch.where(self.mirrored[:, None], spec.conj() * self.sign.to(entries.real.dtype)[:, None], spec)
+
+    def synthesis_entries(self, H: torch.Tensor) -> torch.Tensor:
+        r"""Block entries ``[padded_entries, N]`` (the layout of :meth:`analysis_entries`) -> ``Y[S, J, N]``,
+        :math:`Y_{mn}(\beta_j) = \sum_l (2l+1) d^l_{mn}(\beta_j) H^l_{mn}` over the stored pairs (zero at other
+        sources). For a real result H must be the stored half of a Hermitian spectrum (the azimuthal inverse FFT
+        reads the pairs n >= 0 as that half)."""
+        N = H.shape[1]
+        real_dtype = H.real.dtype
+        entries = torch.view_as_real(H)  # [sum P*Lg, N, 2]
+        ys = [
+            torch.bmm(table.transpose(1, 2), Fg.reshape(table.shape[0], table.shape[1], 2 * N))  # [P, J, 2N]
+            for table, Fg in zip(
+                self._tables(real_dtype, "synthesis_table"), entries.split(self.block_entries), strict=True
+            )
+        ]
+        Y = torch.view_as_complex(torch.cat(ys).reshape(-1, self.n_beta, N, 2))
+        out = Y.new_zeros(self.n_sources, self.n_beta, N)
+        return out.index_copy(0, self.source_all, Y)
 
     def synthesis(self, F: torch.Tensor, real: bool) -> torch.Tensor:
         r"""Spectrum ``[nspec, N]`` -> ``Y[S, J, N']`` with :math:`Y_{mn}(\beta_j) = \sum_l (2l+1) d^l_{mn}(\beta_j)
@@ -356,14 +383,13 @@ class WignerStep(nn.Module):
         A = F.index_select(0, self.entry_spec)
         B = F.index_select(0, self.entry_mirror).conj() * self.entry_sign.to(real_dtype)[:, None]
         H = 0.5 * (A + B) if real else torch.cat([0.5 * (A + B), -0.5j * (A - B)], dim=1)
-        N = H.shape[1]
-        entries = torch.view_as_real(H)  # [sum P*Lg, N', 2]
-        ys = [
-            torch.bmm(table.transpose(1, 2), Fg.reshape(table.shape[0], table.shape[1], 2 * N))  # [P, J, 2N']
-            for table, Fg in zip(
-                self._tables(real_dtype, "synthesis_table"), entries.split(self.block_entries), strict=True
-            )
-        ]
-        Y = torch.view_as_complex(torch.cat(ys).reshape(-1, self.n_beta, N, 2))
-        out = Y.new_zeros(self.n_sources, self.n_beta, N)
-        return out.index_copy(0, self.source_all, Y)
+        return self.synthesis_entries(H)
+
+
+@lru_cache(maxsize=64)
+def entry_layout(space: str, bandwidth: int) -> WignerStep:
+    """The block-entry layout of every :class:`WignerStep` of this space and spectral bandwidth (a step without
+    tables of its own): ``gather_np``, ``mirrored_np``, ``sign_np`` map each coefficient of the full flat spectrum
+    to its entry (conjugated and signed where it is the mirror of a stored one), ``padded_entries`` is their count."""
+    need = s2_nspec(bandwidth) if space == "s2" else so3_nspec(bandwidth)
+    return WignerStep(np.zeros((1, need)), bandwidth, space, lambda m, n: np.zeros_like(m), 1, d_layout=space)

@@ -40,16 +40,11 @@ from torch import nn
 from ..harmonics import (
     S2PointSpectrum,
     SO3PointSpectrum,
-    s2_fft,
-    s2_ifft,
-    s2_mm,
     s2_near_identity_grid,
-    so3_fft,
-    so3_ifft,
-    so3_mm,
     so3_near_identity_grid,
-    so3_to_s2_mm,
 )
+from ..harmonics._fft import analysis_entries, synthesis_entries
+from ..harmonics._products import entry_product
 from ..harmonics._validation import check_bandwidth
 
 __all__ = ["S2Conv", "SO3Conv", "SO3ToS2", "SO3Shortcut", "check_signal", "spectral_precision"]
@@ -130,6 +125,17 @@ class _Correlation(nn.Module):
             return y
         return y + self.bias.to(y.dtype).view(1, -1, *([1] * (y.dim() - 2)))
 
+    def _correlate(self, x: torch.Tensor, product: str) -> torch.Tensor:
+        """The layer's map on a real input, through block entries (stored halves of Hermitian spectra, no flat
+        spectra in between; :func:`~sphere_study.harmonics._products.entry_product`); equal to the flat-spectrum
+        formula of the class docstring up to rounding."""
+        batch, L = x.shape[0], self.bandwidth
+        xe = analysis_entries(x, self.input_space, L)  # [entries, B * C_in]
+        kernel = self.kernel_spectrum.entries(self.weight.to(x.dtype) * self.scale)  # [entries, C_in * C_out]
+        ze = entry_product(product, xe, kernel, L, batch)  # [entries out, B * C_out]
+        y = synthesis_entries(ze, self.output_space, L, self.b_out, (batch, self.out_channels))
+        return self._add_bias(y)
+
 
 class S2Conv(_Correlation):
     r"""S² → SO(3) correlation with a kernel on S² points (default: 24 points in 3 rings up to β = π/8).
@@ -156,9 +162,7 @@ class S2Conv(_Correlation):
     @spectral_precision
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_signal(x, "s2", self.in_channels, self.b_in, "S2Conv")
-        xhat = s2_fft(x, b_out=self.bandwidth)  # [B, C_in, L^2]
-        z = s2_mm(xhat, self.kernel_hat(x.dtype))  # [B, C_out, nspec_so3(L)]
-        return self._add_bias(so3_ifft(z, b_out=self.b_out, real=True))
+        return self._correlate(x, "s2")  # s2_fft, s2_mm with kernel_hat, so3_ifft(real=True), bias
 
 
 class SO3Conv(_Correlation):
@@ -179,9 +183,7 @@ class SO3Conv(_Correlation):
     @spectral_precision
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_signal(x, "so3", self.in_channels, self.b_in, "SO3Conv")
-        xhat = so3_fft(x, b_out=self.bandwidth)
-        z = so3_mm(xhat, self.kernel_hat(x.dtype))
-        return self._add_bias(so3_ifft(z, b_out=self.b_out, real=True))
+        return self._correlate(x, "so3")  # so3_fft, so3_mm with kernel_hat, so3_ifft(real=True), bias
 
 
 class SO3ToS2(_Correlation):
@@ -204,9 +206,7 @@ class SO3ToS2(_Correlation):
     @spectral_precision
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_signal(x, "so3", self.in_channels, self.b_in, "SO3ToS2")
-        xhat = so3_fft(x, b_out=self.bandwidth)
-        z = so3_to_s2_mm(xhat, self.kernel_hat(x.dtype))  # [B, C_out, L^2]
-        return self._add_bias(s2_ifft(z, b_out=self.b_out, real=True))
+        return self._correlate(x, "so3_to_s2")  # so3_fft, so3_to_s2_mm with kernel_hat, s2_ifft(real=True), bias
 
 
 class SO3Shortcut(nn.Module):
