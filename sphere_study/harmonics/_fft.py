@@ -185,36 +185,6 @@ def _synthesis(xhat: torch.Tensor, space: str, b_out: int | None, real: bool) ->
     return x.reshape(*batch_shape, *x.shape[1:])
 
 
-def analysis_entries(x: torch.Tensor, space: str, L: int) -> torch.Tensor:
-    r"""Real grid signals ``[..., 2b, 2b(, 2b)]`` -> the stored half of their spectra for degrees l < L, as block
-    entries ``[padded_entries, prod(...)]`` (:meth:`~._wigner.WignerStep.analysis_entries`; the layers' path)."""
-    is_s2 = space == "s2"
-    b = s2_bandwidth_of_signal(x) if is_s2 else so3_bandwidth_of_signal(x)
-    ndim_grid = 2 if is_s2 else 3
-    x = x.reshape(-1, *x.shape[-ndim_grid:])
-    with op_range("fft"):
-        X = _AzimuthalFFT.apply(x)
-    step = soft_wigner_step(space, b, L, x.dtype, x.device)
-    with op_range("wigner_analysis"):
-        return step.analysis_entries(X)
-
-
-def synthesis_entries(entries: torch.Tensor, space: str, L: int, b_out: int, batch_shape) -> torch.Tensor:
-    r"""Block entries ``[padded_entries, N]`` of Hermitian spectra (degrees l < L) -> the real signals
-    ``[*batch_shape, 2b_out, 2b_out(, 2b_out)]`` (a permuted view, as :func:`so3_ifft`)."""
-    step = soft_wigner_step(space, b_out, L, entries.real.dtype, entries.device)
-    with op_range("wigner_synthesis"):
-        Y = step.synthesis_entries(entries)
-    b = b_out
-    with op_range("fft"):
-        if space == "s2":
-            x = torch.fft.irfft(Y, n=2 * b, dim=0, norm="forward").permute(2, 1, 0)
-        else:
-            Y = Y.reshape(2 * b, b + 1, 2 * b, -1)
-            x = torch.fft.irfft2(Y, s=(2 * b, 2 * b), dim=(0, 1), norm="forward").permute(3, 2, 0, 1)
-    return x.reshape(*batch_shape, *x.shape[1:])
-
-
 def s2_fft(x: torch.Tensor, b_out: int | None = None) -> torch.Tensor:
     r"""Fourier transform on S²: grid ``[..., 2b, 2b]`` (real or complex) -> spectrum ``[..., b_out**2]`` (complex).
 

@@ -339,11 +339,17 @@ class WignerStep(nn.Module):
         per stored pair (m, n) the degrees of its block, :math:`\hat f^l_{mn}` (zero at padding). Every step of
         the same space and bandwidth L orders its entries alike (:func:`entry_layout`), whatever its grid."""
         S, J, N = X.shape
-        real_dtype = X.real.dtype
-        pairs = torch.view_as_real(X.index_select(0, self.source_all)).reshape(-1, J, 2 * N)
+        return self.analysis_pairs(torch.view_as_real(X.index_select(0, self.source_all)).reshape(-1, J, 2 * N))
+
+    def analysis_pairs(self, pairs: torch.Tensor) -> torch.Tensor:
+        """:meth:`analysis_entries` from the stored pairs' data already gathered, in ``source_all`` order, as a real
+        ``[pairs, J, 2N]`` (real and imaginary parts interleaved, the layout of ``view_as_real``)."""
+        N = pairs.shape[2] // 2
         outs = [
             torch.bmm(table, Xg).reshape(-1, N, 2)  # [P*Lg, N, (re, im)]
-            for table, Xg in zip(self._tables(real_dtype, "weighted_table"), pairs.split(self.block_pairs), strict=True)
+            for table, Xg in zip(
+                self._tables(pairs.dtype, "weighted_table"), pairs.split(self.block_pairs), strict=True
+            )
         ]
         return torch.view_as_complex(torch.cat(outs))
 
@@ -358,18 +364,22 @@ class WignerStep(nn.Module):
         :math:`Y_{mn}(\beta_j) = \sum_l (2l+1) d^l_{mn}(\beta_j) H^l_{mn}` over the stored pairs (zero at other
         sources). For a real result H must be the stored half of a Hermitian spectrum (the azimuthal inverse FFT
         reads the pairs n >= 0 as that half)."""
+        Y = self.synthesis_pairs(H)
+        out = Y.new_zeros(self.n_sources, self.n_beta, Y.shape[2])
+        return out.index_copy(0, self.source_all, Y)
+
+    def synthesis_pairs(self, H: torch.Tensor) -> torch.Tensor:
+        """:meth:`synthesis_entries` before the scatter to the sources: ``[pairs, J, N]`` complex, the stored pairs in
+        ``source_all`` order."""
         N = H.shape[1]
-        real_dtype = H.real.dtype
         entries = torch.view_as_real(H)  # [sum P*Lg, N, 2]
         ys = [
             torch.bmm(table.transpose(1, 2), Fg.reshape(table.shape[0], table.shape[1], 2 * N))  # [P, J, 2N]
             for table, Fg in zip(
-                self._tables(real_dtype, "synthesis_table"), entries.split(self.block_entries), strict=True
+                self._tables(entries.dtype, "synthesis_table"), entries.split(self.block_entries), strict=True
             )
         ]
-        Y = torch.view_as_complex(torch.cat(ys).reshape(-1, self.n_beta, N, 2))
-        out = Y.new_zeros(self.n_sources, self.n_beta, N)
-        return out.index_copy(0, self.source_all, Y)
+        return torch.view_as_complex(torch.cat(ys).reshape(-1, self.n_beta, N, 2))
 
     def synthesis(self, F: torch.Tensor, real: bool) -> torch.Tensor:
         r"""Spectrum ``[nspec, N]`` -> ``Y[S, J, N']`` with :math:`Y_{mn}(\beta_j) = \sum_l (2l+1) d^l_{mn}(\beta_j)

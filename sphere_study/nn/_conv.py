@@ -43,7 +43,7 @@ from ..harmonics import (
     s2_near_identity_grid,
     so3_near_identity_grid,
 )
-from ..harmonics._fft import analysis_entries, synthesis_entries
+from ..harmonics._azimuthal import analysis_entries, synthesis_entries
 from ..harmonics._products import entry_product
 from ..harmonics._validation import check_bandwidth
 
