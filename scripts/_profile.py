@@ -8,7 +8,8 @@ of the forward op that recorded them (same autograd sequence number). Ops outsid
 table also gives the share of its time spent in matrix products (``gemm``) and in data movement (``copy``:
 copies, gathers, concatenations, zero fills, conjugations).
 
-FLOPs: the formulas of :mod:`sphere_study.harmonics._flops`, summed over the model's correlation layers; the rate is
+FLOPs: the formulas of :mod:`sphere_study.harmonics._flops` for what the layers execute (azimuthal DFTs as matrix
+products, padded Wigner steps, half-output products), summed over the model's correlation layers; the rate is
 FLOPs / time as a fraction of the reference GEMM's rate (:class:`_timing.ReferenceGEMM`), measured in the same run.
 Times under the profiler are inflated by its bookkeeping; the shares are what to read.
 """
@@ -87,12 +88,12 @@ def model_flops(model: torch.nn.Module, batch: int) -> dict:
             continue
         n_in, n_out, L = batch * layer.in_channels, batch * layer.out_channels, layer.bandwidth
         space_in, space_out = layer.input_space, layer.output_space
-        f_in = _flops.azimuthal_fft_flops(space_in, layer.b_in, n_in)
+        f_in = _flops.azimuthal_flops(space_in, layer.b_in, L, n_in)
         a_in = _flops.wigner_step_flops(soft_wigner_step(space_in, layer.b_in, L, torch.float64, "cpu"), n_in)
         kind = {S2Conv: "s2_mm", SO3Conv: "so3_mm", SO3ToS2: "so3_to_s2_mm"}[type(layer)]
         prod = _flops.spectral_product_flops(kind, L, batch, layer.in_channels, layer.out_channels)
         s_out = _flops.wigner_step_flops(soft_wigner_step(space_out, layer.b_out, L, torch.float64, "cpu"), n_out)
-        f_out = _flops.azimuthal_fft_flops(space_out, layer.b_out, n_out)
+        f_out = _flops.azimuthal_flops(space_out, layer.b_out, L, n_out)
         fwd["fft"] += f_in + f_out
         fwd["wigner_analysis"] += a_in
         fwd["wigner_synthesis"] += s_out

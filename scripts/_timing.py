@@ -104,7 +104,12 @@ def machine() -> dict:
     return info
 
 
-def devices() -> list[torch.device]:
+def devices(only: str | None = None) -> list[torch.device]:
+    """CPU and CUDA when present; or just ``only`` ("cpu" / "cuda"; SystemExit if CUDA is asked for and absent)."""
+    if only == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device available")
+    if only is not None:
+        return [torch.device(only)]
     return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
 
 

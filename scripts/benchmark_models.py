@@ -91,6 +91,7 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", default=None, help="NAME[:BATCH] (default: all but *_matched)")
     parser.add_argument("--targets", action="store_true", help="issue 13's two workloads, against their targets")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="only this device")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="also print the per-operation profile (CPU)")
     parser.add_argument("--out", type=Path, default=None)
@@ -105,7 +106,7 @@ def main(argv=None) -> int:
     rows = []
     print(f"{'model':16} {'params':>9} {'b':>3} {'batch':>5} {'dev':4} {'fwd s':>8} {'fwd+bwd s':>10} "
           f"{'fwd+bwd units':>13} {'target':>6} {'peak MiB':>9}")  # fmt: skip
-    for device in devices():
+    for device in devices(args.device):
         reference = ReferenceGEMM(device)
         for name, batch in runs:
             r = bench(name, batch, device, args.repeats, reference, args.profile)

@@ -20,8 +20,7 @@ inverse: :math:`f = \mathrm{Re}\sum_{|m|<L}\sum_{0 \le n<L} w_n\, Y_{mn}(\beta)\
 :math:`w_0 = 1, w_n = 2` (the Hermitian half, as ``irfft2``). S² signals: analysis reads ``[N, beta, alpha]``
 (α innermost, one GEMM); synthesis writes ``[alpha, N, beta]`` in memory.
 
-FLOPs per signal (real), analysis or synthesis: SO(3) :math:`2\,(2b)^3\, 2L + 2\,(2b)^2\, 2(2L-1)\, 2L` (γ step, then
-α step), S² :math:`2\,(2b)^2\, 2L`.
+FLOPs: :func:`~._flops.azimuthal_flops`.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ from ._profiling import op_range
 from ._validation import s2_bandwidth_of_signal, so3_bandwidth_of_signal
 from ._wigner import WignerStep, soft_wigner_d_table
 
-__all__ = ["analysis_entries", "synthesis_entries", "azimuthal_dft_flops"]
+__all__ = ["analysis_entries", "synthesis_entries"]
 
 
 class _AzimuthalPlan:
@@ -92,14 +91,6 @@ class _AzimuthalPlan:
 @lru_cache(maxsize=64)
 def _plan(space: str, b: int, L: int, dtype: torch.dtype, device: torch.device) -> _AzimuthalPlan:
     return _AzimuthalPlan(space, b, L, dtype, device)
-
-
-def azimuthal_dft_flops(space: str, b: int, L: int, n_signals: int) -> float:
-    """Real flops of the azimuthal DFTs of one analysis (or synthesis) of ``n_signals`` signals (module docstring)."""
-    g = 2 * b
-    if space == "s2":
-        return 2.0 * n_signals * g * g * 2 * L
-    return 2.0 * n_signals * (g * g * g * 2 * L + g * 2 * (2 * L - 1) * 2 * g * L)
 
 
 def analysis_entries(x: torch.Tensor, space: str, L: int) -> torch.Tensor:

@@ -36,6 +36,7 @@ import math
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..harmonics import (
     S2PointSpectrum,
@@ -47,7 +48,15 @@ from ..harmonics._azimuthal import analysis_entries, synthesis_entries
 from ..harmonics._products import entry_product
 from ..harmonics._validation import check_bandwidth
 
-__all__ = ["S2Conv", "SO3Conv", "SO3ToS2", "SO3Shortcut", "check_signal", "spectral_precision"]
+__all__ = [
+    "S2Conv",
+    "SO3Conv",
+    "SO3ToS2",
+    "SO3Shortcut",
+    "check_signal",
+    "set_transform_checkpointing",
+    "spectral_precision",
+]
 
 
 def spectral_precision(forward):
@@ -82,6 +91,23 @@ def check_signal(x: torch.Tensor, space: str, channels: int, bandwidth: int, lay
         raise ValueError(f"{layer} expects input {expected}, got {tuple(x.shape)}{hint}")
     if not x.is_floating_point():
         raise ValueError(f"{layer} expects a floating-point input, got {x.dtype}")
+
+
+def _call(fn, *args):
+    return fn(*args)
+
+
+def set_transform_checkpointing(module: nn.Module, enabled: bool) -> nn.Module:
+    """Turn the recomputation of transforms in backward on or off for every correlation layer in ``module``.
+
+    On (the default), a layer keeps for backward only its input and its spectra, and recomputes the grid-sized
+    intermediates of its transforms: the 204k segmenter at batch 4 then grows the process by less than half as much,
+    for about a tenth more time (``scripts/benchmark_models.py``). Results are identical either way.
+    """
+    for layer in module.modules():
+        if isinstance(layer, _Correlation):
+            layer.checkpoint_transforms = bool(enabled)
+    return module
 
 
 class _Correlation(nn.Module):
@@ -125,15 +151,21 @@ class _Correlation(nn.Module):
             return y
         return y + self.bias.to(y.dtype).view(1, -1, *([1] * (y.dim() - 2)))
 
+    #: Recompute the transforms in backward instead of storing their grid-sized intermediates (activation
+    #: checkpointing of the analysis and the synthesis of every layer; see :func:`set_transform_checkpointing`).
+    checkpoint_transforms: bool = True
+
     def _correlate(self, x: torch.Tensor, product: str) -> torch.Tensor:
         """The layer's map on a real input, through block entries (stored halves of Hermitian spectra, no flat
         spectra in between; :func:`~sphere_study.harmonics._products.entry_product`); equal to the flat-spectrum
         formula of the class docstring up to rounding."""
         batch, L = x.shape[0], self.bandwidth
-        xe = analysis_entries(x, self.input_space, L)  # [entries, B * C_in]
+        recompute = self.checkpoint_transforms and torch.is_grad_enabled()
+        run = functools.partial(checkpoint, use_reentrant=False, preserve_rng_state=False) if recompute else _call
+        xe = run(analysis_entries, x, self.input_space, L)  # [entries, B * C_in]
         kernel = self.kernel_spectrum.entries(self.weight.to(x.dtype) * self.scale)  # [entries, C_in * C_out]
         ze = entry_product(product, xe, kernel, L, batch)  # [entries out, B * C_out]
-        y = synthesis_entries(ze, self.output_space, L, self.b_out, (batch, self.out_channels))
+        y = run(synthesis_entries, ze, self.output_space, L, self.b_out, (batch, self.out_channels))
         return self._add_bias(y)
 
 
