@@ -92,6 +92,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="only this device")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
         "--out", type=Path, default=None, help="JSON path (default scripts/results/benchmark_transforms[_<sizes>].json)"
@@ -103,7 +104,7 @@ def main(argv=None) -> int:
         f"{'fwd GFLOP/s':>11} {'inv GFLOP/s':>11}"
     )
     print(header)
-    for device in devices():
+    for device in devices(args.device):
         for b in args.sizes:
             for space in ("s2", "so3"):
                 r = bench_transform(space, b, args.batch, device, args.repeats)

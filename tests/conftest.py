@@ -39,3 +39,18 @@ def _seed():
 def _reset_dynamo():
     yield
     torch._dynamo.reset()
+
+
+@pytest.fixture(
+    params=[
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")],
+        ),
+    ]
+)
+def device(request):
+    """Run a test on the CPU and, where one is available, on a CUDA device (the case skips cleanly without one).
+    ``pytest -m gpu`` selects the CUDA cases (``scripts/device_check.sh``)."""
+    return torch.device(request.param)

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from ._grids import s2_quadrature_weights, so3_quadrature_weights
+from ._profiling import op_range
 from ._validation import (
     check_bandwidth,
     s2_bandwidth_of_signal,
@@ -67,9 +68,8 @@ def soft_wigner_step(space: str, grid_b: int, spec_b: int, dtype: torch.dtype, d
         raise ValueError(f"spectral bandwidth {spec_b} exceeds grid bandwidth {grid_b}")
     n_sources = grid_b + 1 if space == "s2" else 2 * grid_b * (grid_b + 1)
     quadrature = (s2_quadrature_weights if space == "s2" else so3_quadrature_weights)(grid_b).numpy()
-    step = WignerStep(
-        soft_wigner_d_table(grid_b), spec_b, space, _fft_source_index(space, grid_b), n_sources, quadrature
-    )
+    table = soft_wigner_d_table(grid_b, space, spec_b)  # only the columns this step reads
+    step = WignerStep(table, spec_b, space, _fft_source_index(space, grid_b), n_sources, quadrature, d_layout=space)
     return step.to(device=device, dtype=dtype)
 
 
@@ -144,10 +144,12 @@ def _analysis(x: torch.Tensor, space: str, b_out: int | None) -> torch.Tensor:
     ndim_grid = 2 if is_s2 else 3
     batch_shape = x.shape[:-ndim_grid]
     x = x.reshape(-1, *x.shape[-ndim_grid:])  # [N, 2b (beta), 2b (alpha) (, 2b (gamma))]
-    X = _AzimuthalFFT.apply(x)  # [pairs, beta, N], N innermost: what the Wigner step multiplies
+    with op_range("fft"):
+        X = _AzimuthalFFT.apply(x)  # [pairs, beta, N], N innermost: what the Wigner step multiplies
     step = soft_wigner_step(space, b, L, dtype, x.device)
-    spec = step.analysis(X)  # [nspec(L), N]
-    spec = spec.transpose(0, 1).reshape(*batch_shape, -1)
+    with op_range("wigner_analysis"):
+        spec = step.analysis(X)  # [nspec(L), N]
+        spec = spec.transpose(0, 1).reshape(*batch_shape, -1)
     if was_complex:
         spec = spec[0] + 1j * spec[1]
     nspec_out = s2_nspec(b_out) if is_s2 else so3_nspec(b_out)
@@ -168,14 +170,16 @@ def _synthesis(xhat: torch.Tensor, space: str, b_out: int | None, real: bool) ->
     F = xhat.reshape(-1, xhat.shape[-1]).transpose(0, 1)  # [nspec, N]
     N = F.shape[1]
     step = soft_wigner_step(space, b, L, dtype, xhat.device)
-    Y = step.synthesis(F, real)  # [sources, beta, N'] (N' = 2N: real and imaginary parts when not real)
+    with op_range("wigner_synthesis"):
+        Y = step.synthesis(F, real)  # [sources, beta, N'] (N' = 2N: real and imaginary parts when not real)
     # Transform over the leading axes of the Wigner step's output, and return a permuted view [N', beta, alpha(,
     # gamma)] of whatever layout torch's FFT chose: no transposition of the whole grid here (a third of the time).
-    if is_s2:
-        x = torch.fft.irfft(Y, n=2 * b, dim=0, norm="forward").permute(2, 1, 0)  # [N', beta, alpha]
-    else:
-        Y = Y.reshape(2 * b, b + 1, 2 * b, -1)  # [m, n >= 0, beta, N']
-        x = torch.fft.irfft2(Y, s=(2 * b, 2 * b), dim=(0, 1), norm="forward").permute(3, 2, 0, 1)
+    with op_range("fft"):
+        if is_s2:
+            x = torch.fft.irfft(Y, n=2 * b, dim=0, norm="forward").permute(2, 1, 0)  # [N', beta, alpha]
+        else:
+            Y = Y.reshape(2 * b, b + 1, 2 * b, -1)  # [m, n >= 0, beta, N']
+            x = torch.fft.irfft2(Y, s=(2 * b, 2 * b), dim=(0, 1), norm="forward").permute(3, 2, 0, 1)
     if not real:
         x = torch.complex(x[:N], x[N:])
     return x.reshape(*batch_shape, *x.shape[1:])

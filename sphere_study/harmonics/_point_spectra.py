@@ -21,8 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._profiling import labelled
 from ._validation import check_bandwidth, check_floating
-from ._wigner import WignerStep, wigner_d_rows
+from ._wigner import WignerStep, s2_wigner_d_rows, wigner_d_rows
 
 __all__ = ["S2PointSpectrum", "SO3PointSpectrum", "as_grid"]
 
@@ -74,27 +75,39 @@ class _PointSpectrum(nn.Module):
         self.register_buffer("cos", torch.from_numpy(np.cos(theta) * valid[:, None, :]), persistent=False)
         self.register_buffer("sin", torch.from_numpy(-np.sin(theta) * valid[:, None, :]), persistent=False)
         self.register_buffer("point_index", torch.from_numpy(point_index), persistent=False)
-        self.step = WignerStep(wigner_d_rows(rings, L), L, space, source, n_sources)
+        d_rows = (s2_wigner_d_rows if space == "s2" else wigner_d_rows)(rings, L)
+        self.step = WignerStep(d_rows, L, space, source, n_sources, d_layout=space)
         self.nspec = self.step.nspec
 
     def extra_repr(self) -> str:
         return f"n_points={self.n_points}, bandwidth={self.bandwidth}"
 
+    @labelled("kernel_spectrum")
     def forward(self, weights: torch.Tensor) -> torch.Tensor:
+        batch_shape = weights.shape[:-1]
+        spec = self.step.analysis(self._phases(weights))  # [nspec, N]
+        return spec.transpose(0, 1).reshape(*batch_shape, self.nspec)
+
+    @labelled("kernel_spectrum")
+    def entries(self, weights: torch.Tensor) -> torch.Tensor:
+        """The stored half of the spectra as block entries ``[padded_entries, prod(weights.shape[:-1])]``
+        (:meth:`~._wigner.WignerStep.analysis_entries`; what the layers' products read)."""
+        return self.step.analysis_entries(self._phases(weights))
+
+    def _phases(self, weights: torch.Tensor) -> torch.Tensor:
+        """Ring phase sums ``X[S, rings, N]``, the Wigner step's input."""
         check_floating(weights, "kernel weights")
         if weights.is_complex() or weights.shape[-1:] != (self.n_points,):
             raise ValueError(
                 f"kernel weights must be real with shape [..., {self.n_points}] (one per grid point); "
                 f"got {tuple(weights.shape)} ({weights.dtype})"
             )
-        batch_shape = weights.shape[:-1]
         w = weights.reshape(-1, self.n_points).transpose(0, 1)  # [P, N]
         w = torch.cat([w, w.new_zeros(1, w.shape[1])]).index_select(0, self.point_index.flatten())
         w = w.view(*self.point_index.shape, -1)  # [rings, slots, N]
         dtype = weights.dtype
         X = torch.complex(torch.bmm(self.cos.to(dtype), w), torch.bmm(self.sin.to(dtype), w))  # [rings, S, N]
-        spec = self.step.analysis(X.permute(1, 0, 2).contiguous())  # [nspec, N]
-        return spec.transpose(0, 1).reshape(*batch_shape, self.nspec)
+        return X.permute(1, 0, 2).contiguous()
 
 
 class S2PointSpectrum(_PointSpectrum):

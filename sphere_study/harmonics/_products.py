@@ -30,8 +30,9 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from ._profiling import labelled, op_range
 from ._validation import s2_bandwidth_of_spectrum, s2_nspec, so3_bandwidth_of_spectrum, so3_nspec
-from ._wigner import partition_blocks, s2_index, so3_index
+from ._wigner import entry_layout, partition_blocks, s2_index, so3_index
 
 __all__ = ["s2_mm", "so3_mm", "so3_to_s2_mm", "so3_sum_n"]
 
@@ -97,6 +98,7 @@ def _finish(z: torch.Tensor, batch_shape, c_out: int) -> torch.Tensor:
     return z.permute(1, 2, 0).reshape(*batch_shape, c_out, z.shape[0])
 
 
+@labelled("s2_mm")
 def s2_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     r"""S² spectra ``x [..., C_in, b^2]`` and kernel spectra ``y [C_in, C_out, b^2]`` -> SO(3) spectra
     ``[..., C_out, b(4b^2-1)/3]`` with :math:`z^l_{mn} = \sum_c x^l_m[c]\, \overline{y^l_n[c]}`.
@@ -129,6 +131,7 @@ def _so3_blocks_x(xs: torch.Tensor, blocks: _DegreeBlocks) -> list[torch.Tensor]
     ]
 
 
+@labelled("so3_mm")
 def so3_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     r"""SO(3) spectra ``x [..., C_in, nspec]`` and kernel spectra ``y [C_in, C_out, nspec]`` -> ``[..., C_out, nspec]``
     with :math:`z^l = \sum_c x^l[c]\, (y^l[c])^H` per degree.
@@ -166,6 +169,7 @@ def so3_sum_n(xhat: torch.Tensor) -> torch.Tensor:
     return z.transpose(0, 1).reshape(*xhat.shape[:-1], s2_nspec(b))
 
 
+@labelled("so3_to_s2_mm")
 def so3_to_s2_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     r"""``so3_sum_n(so3_mm(x, y))`` computed as one matrix-vector product per degree (the sum over the kernel's
     index n moves inside): :math:`z^l_m = \sum_{c,k} x^l_{mk}[c]\, \overline{\textstyle\sum_n y^l_{nk}[c]}`.
@@ -191,3 +195,157 @@ def so3_to_s2_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         z = torch.bmm(xg, yg.conj()).view(nl * M, N, c_out)  # [(l, m), N, C_out]
         out.append(z.index_select(0, blk.s2_valid))
     return _finish(torch.cat(out), batch_shape, c_out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The layers' path: products between block entries (:meth:`WignerStep.analysis_entries`) of real signals.
+#
+# A real signal's spectrum is Hermitian, so the transforms keep only the pairs with n >= 0 (S²: m >= 0), as block
+# entries. The products below read those entries directly into padded per-degree matrices (one gather per operand,
+# the mirrored half conjugated and signed on the way) and compute only the output's stored half: so3_mm the columns
+# n >= 0 of z^l = x^l (y^l)^H (half the multiply-adds), so3_to_s2_mm the rows m >= 0. The results are block entries
+# that the inverse transform reads as they are: no flat spectra, no Hermitian averaging in between.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _entry_maps(space: str, L: int, l, a, b, conj: bool):
+    """Gather index into ``[entries + 1]`` (the last row zero) and real/imaginary factors for coefficient (l, a, b)
+    (SO(3); S²: (l, a)) of the entries of bandwidth L, broadcast over the shapes of l, a, b."""
+    layout = entry_layout(space, L)
+    pad = layout.padded_entries
+    if space == "so3":
+        valid = (np.abs(a) <= l) & (np.abs(b) <= l)
+        spec = np.where(valid, so3_index(l, a, b), 0)
+    else:
+        valid = np.abs(a) <= l
+        spec = np.where(valid, s2_index(l, a), 0)
+    index = np.where(valid, layout.gather_np[spec], pad)
+    mirrored, sign = layout.mirrored_np[spec], layout.sign_np[spec]
+    re = np.where(valid, np.where(mirrored, sign, 1.0), 0.0)
+    im = np.where(mirrored, -re, re) * (-1.0 if conj else 1.0)
+    return index, np.stack([re, im], axis=-1)
+
+
+def _entry_positions(space: str, L: int, l0: int, l1: int):
+    """Entries of bandwidth L with degree in [l0, l1): their rows and (l - l0, m, n) (S²: (l - l0, m, 0))."""
+    layout = entry_layout(space, L)
+    spec = layout.entry_spec.numpy()
+    l_all = np.floor(np.sqrt(np.arange(s2_nspec(L)))).astype(np.int64) if space == "s2" else None
+    if space == "s2":
+        valid = spec < s2_nspec(L)
+        safe = np.where(valid, spec, 0)
+        l, m = l_all[safe], safe - l_all[safe] ** 2 - l_all[safe]
+        n = np.zeros_like(m)
+    else:
+        valid = spec < so3_nspec(L)
+        safe = np.where(valid, spec, 0)
+        l = np.searchsorted(so3_index(np.arange(L + 1), -np.arange(L + 1), -np.arange(L + 1)), safe, side="right") - 1
+        rem = safe - so3_index(l, -l, -l)
+        m, n = rem // (2 * l + 1) - l, rem % (2 * l + 1) - l
+    rows = np.flatnonzero(valid & (l >= l0) & (l < l1))
+    return rows, l[rows] - l0, m[rows], n[rows]
+
+
+class _EntryProduct:
+    """Index maps of one entry product at bandwidth L: per degree block the operand gathers and output positions,
+    and the permutation from the blocks' concatenated outputs to the output's entry order."""
+
+    def __init__(self, kind: str, L: int, device):
+        t = lambda a, dt=torch.long: torch.as_tensor(np.ascontiguousarray(a), dtype=dt, device=device)  # noqa: E731
+        blocks = partition_blocks(L, lambda a, e: (e - a) * (2 * e - 1) ** 3)
+        out_space = "s2" if kind == "so3_to_s2" else "so3"
+        self.blocks, rows_all, offset = [], [], 0
+        for l0, l1 in blocks:
+            M, Mh = 2 * l1 - 1, l1
+            l = np.arange(l0, l1)[:, None, None]
+            full, half = np.arange(-(l1 - 1), l1), np.arange(l1)
+            if kind == "s2":  # x^l_m [l, m], y^l_n [l, n >= 0] (S² entries)
+                ix, fx = _entry_maps("s2", L, l[:, :, 0], full[None, :], None, conj=False)
+                iy, fy = _entry_maps("s2", L, l[:, :, 0], half[None, :], None, conj=True)
+            elif kind == "so3":  # x^l_{mk} [l, m, k], conj y^l_{nk} as [l, k, n >= 0]
+                ix, fx = _entry_maps("so3", L, l, full[None, :, None], full[None, None, :], conj=False)
+                iy, fy = _entry_maps("so3", L, l, half[None, None, :], full[None, :, None], conj=True)
+            else:  # x^l_{mk} [l, m >= 0, k], conj y^l_{nk} as [l, k, n] (summed over even n)
+                ix, fx = _entry_maps("so3", L, l, half[None, :, None], full[None, None, :], conj=False)
+                iy, fy = _entry_maps("so3", L, l, full[None, None, :], full[None, :, None], conj=True)
+                # z^l_m = sum_n [x^l (y^l)^H]_{mn} is not Hermitian: z^l_{-m} = (-1)^m conj(sum_n (-1)^n [...]_{mn}).
+                # The layer keeps the real part of its output, whose spectrum, (z_m + (-1)^m conj(z_{-m})) / 2, is the
+                # sum over even n alone: Hermitian, so its rows m >= 0 are all the inverse transform needs.
+                fy = fy * (full % 2 == 0)[None, None, :, None]
+            rows, dl, m, n = _entry_positions(out_space, L, l0, l1)
+            pos = (dl, m + (l1 - 1), n) if out_space == "so3" else (dl, m)  # m >= 0 rows start at 0 for S² output
+            self.blocks.append({
+                "M": M, "Mh": Mh, "nl": l1 - l0, "ix": t(ix), "fx": t(fx, torch.float64), "iy": t(iy),
+                "fy": t(fy, torch.float64), "pos": tuple(t(p) for p in pos),
+            })  # fmt: skip
+            rows_all.append(rows)
+            offset += len(rows)
+        n_out = entry_layout(out_space, L).padded_entries
+        perm = np.full(n_out, offset, dtype=np.int64)  # padding entries -> the zero row after the blocks' outputs
+        perm[np.concatenate(rows_all)] = np.arange(offset)
+        self.perm = t(perm)
+
+
+@lru_cache(maxsize=64)
+def _entry_product(kind: str, L: int, device: torch.device) -> _EntryProduct:
+    return _EntryProduct(kind, L, device)
+
+
+def _with_zero_row(e: torch.Tensor, *shape) -> torch.Tensor:
+    """Entries ``[E, ...]`` complex -> real view ``[E + 1, *shape, 2]`` with a zero last row (padding reads it)."""
+    return torch.view_as_real(torch.cat([e, e.new_zeros(1, *e.shape[1:])])).view(e.shape[0] + 1, *shape, 2)
+
+
+def _gathered(table: torch.Tensor, factor: torch.Tensor, *index) -> torch.Tensor:
+    """``table[index]`` (real view, last axis re/im) times the factors, as a complex tensor."""
+    g = table[index] * factor.to(table.dtype)
+    return torch.view_as_complex(g)
+
+
+def entry_product(kind: str, x: torch.Tensor, y: torch.Tensor, L: int, batch: int) -> torch.Tensor:
+    r"""The correlation products between block entries of real signals and kernels (the layers' fast path).
+
+    ``kind`` ``"s2"`` (``s2_mm``), ``"so3"`` (``so3_mm``), ``"so3_to_s2"`` (``so3_to_s2_mm``); ``x`` the input
+    entries ``[E_in, batch * C_in]`` (S² entries for ``"s2"``, SO(3) otherwise), ``y`` the kernel entries
+    ``[E_in, C_in * C_out]`` of the same layout. Returns the output's entries ``[E_out, batch * C_out]`` (SO(3), or
+    S² for ``"so3_to_s2"``), equal to the stored half of the flat products of the module docstring.
+    """
+    with op_range({"s2": "s2_mm", "so3": "so3_mm", "so3_to_s2": "so3_to_s2_mm"}[kind]):
+        return _entry_product_body(kind, x, y, L, batch)
+
+
+def _entry_product_body(kind: str, x: torch.Tensor, y: torch.Tensor, L: int, batch: int) -> torch.Tensor:
+    plan = _entry_product(kind, L, x.device)
+    c_in = x.shape[1] // batch
+    c_out = y.shape[1] // c_in
+    space_in = "s2" if kind == "s2" else "so3"
+    xr = _with_zero_row(x, batch, c_in)
+    yr = _with_zero_row(y, c_in, c_out)
+    b_ar = torch.arange(batch, device=x.device)
+    c_ar = torch.arange(c_in, device=x.device)
+    parts = []
+    for blk in plan.blocks:
+        nl, M, Mh = blk["nl"], blk["M"], blk["Mh"]
+        ix, iy = blk["ix"], blk["iy"]
+        if space_in == "s2":
+            xg = _gathered(xr, blk["fx"][:, :, None, None, :], ix[:, :, None], b_ar[None, None, :])  # [l, m, B, C]
+            yg = _gathered(yr, blk["fy"][:, None, :, None, :], iy[:, None, :], c_ar[None, :, None])  # [l, C, n, O]
+            z = torch.bmm(xg.reshape(nl, M * batch, c_in), yg.reshape(nl, c_in, Mh * c_out))
+            z = z.view(nl, M, batch, Mh, c_out)
+        elif kind == "so3":
+            fx, fy = blk["fx"][:, :, None, :, None, :], blk["fy"][:, :, None, :, None, :]
+            xg = _gathered(xr, fx, ix[:, :, None, :], b_ar[None, None, :, None])  # [l, m, B, k, C]
+            yg = _gathered(yr, fy, iy[:, :, None, :], c_ar[None, None, :, None])  # [l, k, C, n, O]
+            z = torch.bmm(xg.reshape(nl, M * batch, M * c_in), yg.reshape(nl, M * c_in, Mh * c_out))
+            z = z.view(nl, M, batch, Mh, c_out)
+        else:
+            fx = blk["fx"][:, :, None, :, None, :]
+            xg = _gathered(xr, fx, ix[:, :, None, :], b_ar[None, None, :, None])  # [l, m >= 0, B, k, C]
+            ysum = (yr[iy] * blk["fy"][:, :, :, None, None, :].to(yr.dtype)).sum(dim=2)  # [l, k, C, O, 2]
+            yg = torch.view_as_complex(ysum.contiguous())
+            z = torch.bmm(xg.reshape(nl, Mh * batch, M * c_in), yg.reshape(nl, M * c_in, c_out))
+            z = z.view(nl, Mh, batch, c_out)
+        pos = blk["pos"]
+        parts.append(z[pos[0], pos[1], :, pos[2]] if len(pos) == 3 else z[pos[0], pos[1]])  # [entries, B, O]
+    parts.append(parts[0].new_zeros(1, batch, c_out))
+    return torch.cat(parts).index_select(0, plan.perm).reshape(-1, batch * c_out)

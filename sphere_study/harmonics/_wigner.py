@@ -38,9 +38,18 @@ from ._validation import check_bandwidth, s2_nspec, so3_nspec
 
 log = logging.getLogger(__name__)
 
-__all__ = ["wigner_d_rows", "soft_wigner_d_table", "WignerStep", "so3_index", "s2_index", "partition_blocks"]
+__all__ = [
+    "wigner_d_rows",
+    "s2_wigner_d_rows",
+    "soft_wigner_d_table",
+    "WignerStep",
+    "so3_index",
+    "s2_index",
+    "partition_blocks",
+    "entry_layout",
+]
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 #: Number of degree blocks of the Wigner step and the per-degree products.
 N_BLOCKS = 6
 
@@ -68,24 +77,49 @@ def wigner_d_rows(betas, b: int) -> np.ndarray:
     return rows[inverse]
 
 
-def _table_path(b: int):
-    return cache_root() / "wigner" / f"soft_d_b{b}_v{_FORMAT_VERSION}.npz"
+def s2_wigner_d_rows(betas, b: int) -> np.ndarray:
+    r""":math:`d^l_{m0}(\beta_i)` for l < b, shape ``(len(betas), b**2)``, float64, at the flat S² index l² + m + l:
+    the n = 0 columns of :func:`wigner_d_rows`, all an S² transform needs."""
+    check_bandwidth(b)
+    betas = np.asarray(betas, dtype=np.float64).reshape(-1)
+    unique, inverse = np.unique(betas, return_inverse=True)
+    rows = np.empty((len(unique), s2_nspec(b)))
+    for l in range(b):
+        for i, beta in enumerate(unique):
+            rows[i, l * l : (l + 1) * (l + 1)] = wigner_d_matrix(l, beta)[:, l]  # column n = 0 (centered order)
+    return rows[inverse]
+
+
+def _table_path(b: int, space: str = "so3", spec_b: int | None = None):
+    spec_b = b if spec_b is None else spec_b
+    return cache_root() / "wigner" / f"soft_d_{space}_b{b}_l{spec_b}_v{_FORMAT_VERSION}.npz"
+
+
+def _table_shape(b: int, space: str, spec_b: int) -> tuple[int, int]:
+    return (2 * b, s2_nspec(spec_b) if space == "s2" else so3_nspec(spec_b))
 
 
 def _crc(table: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(table).view(np.uint8))
 
 
-def _load_table(path, b: int) -> np.ndarray | None:
+def _load_table(path, b: int, space: str = "so3", spec_b: int | None = None) -> np.ndarray | None:
     """The cached table, or None (with a warning) if the file is missing, truncated, or not what it claims to be."""
+    spec_b = b if spec_b is None else spec_b
     if not path.exists():
         return None
     try:
         with np.load(path, allow_pickle=False) as f:
             table, version, bandwidth, crc = f["table"], int(f["version"]), int(f["b"]), int(f["crc32"])
-        expected = (2 * b, so3_nspec(b))
-        if version != _FORMAT_VERSION or bandwidth != b or table.shape != expected or table.dtype != np.float64:
-            raise ValueError(f"header says version={version}, b={bandwidth}, shape={table.shape}, dtype={table.dtype}")
+            stored_space, stored_spec_b = str(f["space"]), int(f["spec_b"])
+        expected = _table_shape(b, space, spec_b)
+        if (version, bandwidth, stored_space, stored_spec_b) != (_FORMAT_VERSION, b, space, spec_b) or (
+            table.shape != expected or table.dtype != np.float64
+        ):
+            raise ValueError(
+                f"header says version={version}, b={bandwidth}, space={stored_space}, spec_b={stored_spec_b}, "
+                f"shape={table.shape}, dtype={table.dtype}"
+            )
         if _crc(table) != crc:
             raise ValueError("checksum mismatch")
         return table
@@ -94,29 +128,38 @@ def _load_table(path, b: int) -> np.ndarray | None:
         return None
 
 
-@lru_cache(maxsize=4)
-def soft_wigner_d_table(b: int) -> np.ndarray:
-    r""":math:`d^l_{mn}(\beta_j)` on the SOFT grid of bandwidth b, for l < b: read-only array ``(2b, so3_nspec(b))``.
+@lru_cache(maxsize=16)
+def soft_wigner_d_table(b: int, space: str = "so3", spec_b: int | None = None) -> np.ndarray:
+    r"""Wigner-d values on the SOFT grid of bandwidth b for degrees l < ``spec_b`` (default b): a read-only float64
+    array ``(2b, so3_nspec(spec_b))`` of :math:`d^l_{mn}(\beta_j)` (``space="so3"``, flat SO(3) index), or
+    ``(2b, spec_b**2)`` of :math:`d^l_{m0}(\beta_j)` (``space="s2"``, flat S² index): only what a transform between
+    that grid and those degrees reads.
 
-    Built once per bandwidth (seconds at b = 64), then served from memory and from the disk cache.
+    Built once per (b, space, spec_b) (seconds at b = 64), then served from memory and from the disk cache.
 
     Examples
     --------
-    >>> t = soft_wigner_d_table(2)
-    >>> t.shape
+    >>> soft_wigner_d_table(2).shape
     (4, 10)
+    >>> soft_wigner_d_table(128, "s2", 8).shape  # an S² layer at b = 128 keeping degrees < 8: 128 KiB
+    (256, 64)
     """
     check_bandwidth(b)
-    path = _table_path(b)
-    table = _load_table(path, b)
+    if space not in ("s2", "so3"):
+        raise ValueError(f"space must be 's2' or 'so3', got {space!r}")
+    spec_b = b if spec_b is None else check_bandwidth(spec_b, "spec_b")
+    if spec_b > b:
+        raise ValueError(f"spectral bandwidth {spec_b} exceeds grid bandwidth {b}")
+    path = _table_path(b, space, spec_b)
+    table = _load_table(path, b, space, spec_b)
     if table is None:
         if b >= 24:
             log.info("building the Wigner-d table for b=%d (once; cached in %s)", b, path.parent)
         betas = np.pi * (2 * np.arange(2 * b) + 1) / (4 * b)
-        table = wigner_d_rows(betas, b)
+        table = (s2_wigner_d_rows if space == "s2" else wigner_d_rows)(betas, spec_b)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, table=table, version=_FORMAT_VERSION, b=b, crc32=_crc(table))
+                np.savez(f, table=table, version=_FORMAT_VERSION, b=b, space=space, spec_b=spec_b, crc32=_crc(table))
     table.setflags(write=False)  # shared between callers: hand out a read-only view, not a copy
     return table
 
@@ -148,8 +191,10 @@ class WignerStep(nn.Module):
 
     Parameters
     ----------
-    d_rows : array ``(J, so3_nspec(L'))``, L' >= L
-        :math:`d^l_{mn}(\beta_j)` at the J sample values of β (rows of :func:`wigner_d_rows`).
+    d_rows : array ``(J, so3_nspec(L'))`` or, for ``space="s2"``, ``(J, L'^2)``; L' >= L
+        :math:`d^l_{mn}(\beta_j)` at the J sample values of β (rows of :func:`wigner_d_rows`), or for S² just the
+        columns n = 0, :math:`d^l_{m0}(\beta_j)` at the S² index (rows of :func:`s2_wigner_d_rows`; told apart by
+        ``d_layout="s2"``).
     bandwidth : int
         Spectral bandwidth L (degrees l < L).
     space : {"s2", "so3"}
@@ -160,6 +205,8 @@ class WignerStep(nn.Module):
         S, the length of that axis.
     weights : array ``(J,)``, optional
         Quadrature weights folded into the analysis tables (cheaper than weighting the grid signal).
+    d_layout : {"so3", "s2"}
+        Column layout of ``d_rows``.
 
     ``analysis(X)`` maps ``X[S, J, N]`` (complex) to the full spectrum ``[nspec, N]``:
     :math:`\hat f^l_{mn} = \sum_j d^l_{mn}(\beta_j) X_{mn}(\beta_j)` for the stored half, the other half by symmetry.
@@ -170,15 +217,29 @@ class WignerStep(nn.Module):
     The tables are float64 buffers (non-persistent), cast to the input's precision in ``forward``-time calls.
     """
 
-    def __init__(self, d_rows: np.ndarray, bandwidth: int, space: str, source_index, n_sources: int, weights=None):
+    def __init__(
+        self,
+        d_rows: np.ndarray,
+        bandwidth: int,
+        space: str,
+        source_index,
+        n_sources: int,
+        weights=None,
+        d_layout: str = "so3",
+    ):
         super().__init__()
         if space not in ("s2", "so3"):
             raise ValueError(f"space must be 's2' or 'so3', got {space!r}")
         L = self.bandwidth = check_bandwidth(bandwidth)
         self.space, self.n_sources = space, n_sources
         self.nspec = s2_nspec(L) if space == "s2" else so3_nspec(L)
-        if d_rows.shape[1] < so3_nspec(L):
-            raise ValueError(f"d_rows has {d_rows.shape[1]} columns, need so3_nspec({L}) = {so3_nspec(L)}")
+        if d_layout not in ("s2", "so3") or (d_layout == "s2" and space != "s2"):
+            raise ValueError(f"d_layout must be 'so3', or 's2' for an S² step; got {d_layout!r} for {space!r}")
+        s2_layout = d_layout == "s2"  # an S² step reads only n = 0: a table of just those columns will do
+        need = s2_nspec(L) if s2_layout else so3_nspec(L)
+        if d_rows.shape[1] < need:
+            raise ValueError(f"d_rows has {d_rows.shape[1]} columns, need {need} for bandwidth {L}")
+        column = (lambda l, m, n: s2_index(l, m)) if s2_layout else so3_index
         J = d_rows.shape[0]
 
         # Pairs handled explicitly (the non-redundant half) and k = max(|m|, |n|), the lowest degree they occur at.
@@ -203,7 +264,7 @@ class WignerStep(nn.Module):
             degrees = np.arange(a, L)  # padded degree axis of this block
             valid = degrees[None, :] >= kg[:, None]  # [P, Lg]
             l_grid = np.broadcast_to(degrees[None, :], valid.shape)
-            col = np.where(valid, so3_index(l_grid, mg[:, None], ng[:, None]), 0)
+            col = np.where(valid, column(l_grid, mg[:, None], ng[:, None]), 0)
             table = np.where(valid[:, :, None], d_rows[:, col].transpose(1, 2, 0), 0.0)  # [P, Lg, J]
             spec = np.where(valid, self._spec_index(l_grid, mg[:, None], ng[:, None]), self.nspec)  # pad -> zero row
             entry_of_spec[spec[valid]] = offset + np.flatnonzero(valid.ravel())
@@ -247,6 +308,8 @@ class WignerStep(nn.Module):
         self.register_buffer("entry_sign", torch.from_numpy(np.where(padded, 0.0, sign[safe])), persistent=False)
         self.padded_entries = offset
         self.n_beta = J
+        # The maps as arrays, for index maps built on top of this layout (spectral products).
+        self.gather_np, self.mirrored_np, self.sign_np = gather, ~stored, sign
         self._weighted = weights is not None
 
     def _spec_index(self, l, m, n):
@@ -271,18 +334,52 @@ class WignerStep(nn.Module):
             kind = "table"
         return [getattr(self, f"{kind}{g}").to(real_dtype) for g in range(self._n_blocks)]
 
-    def analysis(self, X: torch.Tensor) -> torch.Tensor:
-        """``X[S, J, N]`` complex -> spectrum ``[nspec, N]`` complex (quadrature weights applied if given)."""
+    def analysis_entries(self, X: torch.Tensor) -> torch.Tensor:
+        r"""``X[S, J, N]`` complex -> the stored half of the spectrum as block entries ``[padded_entries, N]``:
+        per stored pair (m, n) the degrees of its block, :math:`\hat f^l_{mn}` (zero at padding). Every step of
+        the same space and bandwidth L orders its entries alike (:func:`entry_layout`), whatever its grid."""
         S, J, N = X.shape
-        real_dtype = X.real.dtype
-        pairs = torch.view_as_real(X.index_select(0, self.source_all)).reshape(-1, J, 2 * N)
+        return self.analysis_pairs(torch.view_as_real(X.index_select(0, self.source_all)).reshape(-1, J, 2 * N))
+
+    def analysis_pairs(self, pairs: torch.Tensor) -> torch.Tensor:
+        """:meth:`analysis_entries` from the stored pairs' data already gathered, in ``source_all`` order, as a real
+        ``[pairs, J, 2N]`` (real and imaginary parts interleaved, the layout of ``view_as_real``)."""
+        N = pairs.shape[2] // 2
         outs = [
             torch.bmm(table, Xg).reshape(-1, N, 2)  # [P*Lg, N, (re, im)]
-            for table, Xg in zip(self._tables(real_dtype, "weighted_table"), pairs.split(self.block_pairs), strict=True)
+            for table, Xg in zip(
+                self._tables(pairs.dtype, "weighted_table"), pairs.split(self.block_pairs), strict=True
+            )
         ]
-        entries = torch.view_as_complex(torch.cat(outs))
+        return torch.view_as_complex(torch.cat(outs))
+
+    def analysis(self, X: torch.Tensor) -> torch.Tensor:
+        """``X[S, J, N]`` complex -> spectrum ``[nspec, N]`` complex (quadrature weights applied if given)."""
+        entries = self.analysis_entries(X)
         spec = entries.index_select(0, self.gather)
-        return torch.where(self.mirrored[:, None], spec.conj() * self.sign.to(real_dtype)[:, None], spec)
+        return torch.where(self.mirrored[:, None], spec.conj() * self.sign.to(entries.real.dtype)[:, None], spec)
+
+    def synthesis_entries(self, H: torch.Tensor) -> torch.Tensor:
+        r"""Block entries ``[padded_entries, N]`` (the layout of :meth:`analysis_entries`) -> ``Y[S, J, N]``,
+        :math:`Y_{mn}(\beta_j) = \sum_l (2l+1) d^l_{mn}(\beta_j) H^l_{mn}` over the stored pairs (zero at other
+        sources). For a real result H must be the stored half of a Hermitian spectrum (the azimuthal inverse FFT
+        reads the pairs n >= 0 as that half)."""
+        Y = self.synthesis_pairs(H)
+        out = Y.new_zeros(self.n_sources, self.n_beta, Y.shape[2])
+        return out.index_copy(0, self.source_all, Y)
+
+    def synthesis_pairs(self, H: torch.Tensor) -> torch.Tensor:
+        """:meth:`synthesis_entries` before the scatter to the sources: ``[pairs, J, N]`` complex, the stored pairs in
+        ``source_all`` order."""
+        N = H.shape[1]
+        entries = torch.view_as_real(H)  # [sum P*Lg, N, 2]
+        ys = [
+            torch.bmm(table.transpose(1, 2), Fg.reshape(table.shape[0], table.shape[1], 2 * N))  # [P, J, 2N]
+            for table, Fg in zip(
+                self._tables(entries.dtype, "synthesis_table"), entries.split(self.block_entries), strict=True
+            )
+        ]
+        return torch.view_as_complex(torch.cat(ys).reshape(-1, self.n_beta, N, 2))
 
     def synthesis(self, F: torch.Tensor, real: bool) -> torch.Tensor:
         r"""Spectrum ``[nspec, N]`` -> ``Y[S, J, N']`` with :math:`Y_{mn}(\beta_j) = \sum_l (2l+1) d^l_{mn}(\beta_j)
@@ -296,14 +393,13 @@ class WignerStep(nn.Module):
         A = F.index_select(0, self.entry_spec)
         B = F.index_select(0, self.entry_mirror).conj() * self.entry_sign.to(real_dtype)[:, None]
         H = 0.5 * (A + B) if real else torch.cat([0.5 * (A + B), -0.5j * (A - B)], dim=1)
-        N = H.shape[1]
-        entries = torch.view_as_real(H)  # [sum P*Lg, N', 2]
-        ys = [
-            torch.bmm(table.transpose(1, 2), Fg.reshape(table.shape[0], table.shape[1], 2 * N))  # [P, J, 2N']
-            for table, Fg in zip(
-                self._tables(real_dtype, "synthesis_table"), entries.split(self.block_entries), strict=True
-            )
-        ]
-        Y = torch.view_as_complex(torch.cat(ys).reshape(-1, self.n_beta, N, 2))
-        out = Y.new_zeros(self.n_sources, self.n_beta, N)
-        return out.index_copy(0, self.source_all, Y)
+        return self.synthesis_entries(H)
+
+
+@lru_cache(maxsize=64)
+def entry_layout(space: str, bandwidth: int) -> WignerStep:
+    """The block-entry layout of every :class:`WignerStep` of this space and spectral bandwidth (a step without
+    tables of its own): ``gather_np``, ``mirrored_np``, ``sign_np`` map each coefficient of the full flat spectrum
+    to its entry (conjugated and signed where it is the mirror of a stored one), ``padded_entries`` is their count."""
+    need = s2_nspec(bandwidth) if space == "s2" else so3_nspec(bandwidth)
+    return WignerStep(np.zeros((1, need)), bandwidth, space, lambda m, n: np.zeros_like(m), 1, d_layout=space)

@@ -15,7 +15,7 @@ layer             maps                                       equivariance law
 ================  =========================================  ============================================
 """
 
-from ._conv import S2Conv, SO3Conv, SO3Shortcut, SO3ToS2
+from ._conv import S2Conv, SO3Conv, SO3Shortcut, SO3ToS2, set_transform_checkpointing
 from ._integrate import s2_integrate, so3_integrate
 from ._norm import S2BatchNorm, SO3BatchNorm
 
@@ -28,4 +28,5 @@ __all__ = [
     "SO3BatchNorm",
     "so3_integrate",
     "s2_integrate",
+    "set_transform_checkpointing",
 ]

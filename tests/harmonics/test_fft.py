@@ -43,19 +43,19 @@ def random_spectrum(space: str, b: int, batch=(3,), dtype=torch.float64, hermiti
 
 
 @pytest.mark.parametrize("b", [2, 4, 6])
-def test_so3_fft_matches_lie_learn_naive(b):
+def test_so3_fft_matches_lie_learn_naive(b, device):
     """Tolerance: 1e-10 relative (float64). lie_learn orders its grid [alpha, beta, gamma]; ours is
     [beta, alpha, gamma]."""
     from lie_learn.spectral.SO3FFT_Naive import SO3_FT_Naive
 
     x = torch.randn(2 * b, 2 * b, 2 * b, dtype=torch.float64)
     reference = SO3_FT_Naive(L_max=b - 1).analyze_by_matmul(x.permute(1, 0, 2).numpy())
-    ours = so3_fft(x).numpy()
+    ours = so3_fft(x.to(device)).cpu().numpy()
     assert np.abs(ours - reference).max() <= 1e-10 * np.abs(reference).max()
 
 
 @pytest.mark.parametrize("b", [1, 2, 3, 5, 8])
-def test_s2_fft_matches_explicit_quadrature(b):
+def test_s2_fft_matches_explicit_quadrature(b, device):
     """Tolerance: 1e-12 relative. f^l_m = sum_jk q_j f(b_j, a_k) conj(D^l_m0(a_k, b_j, 0)), lie_learn's Wigner-d."""
     x = torch.randn(2, 2 * b, 2 * b, dtype=torch.float64)
     beta, alpha = s2_soft_grid(b)
@@ -67,7 +67,7 @@ def test_s2_fft_matches_explicit_quadrature(b):
             d = wigner_d_matrix(l, float(beta[j]))[:, l]  # d^l_{m0}
             D = np.exp(1j * m[None, :] * alpha.numpy()[:, None]) * d[None, :]  # [alpha, m]
             expected[:, l * l : (l + 1) ** 2] += q[j] * np.einsum("na,am->nm", x[:, j].numpy(), D.conj())
-    assert np.abs(s2_fft(x).numpy() - expected).max() <= 1e-12 * np.abs(expected).max()
+    assert np.abs(s2_fft(x.to(device)).cpu().numpy() - expected).max() <= 1e-12 * np.abs(expected).max()
 
 
 # --- round trips --------------------------------------------------------------------------------------------------
@@ -75,16 +75,16 @@ def test_s2_fft_matches_explicit_quadrature(b):
 
 @pytest.mark.parametrize("space", ["s2", "so3"])
 @pytest.mark.parametrize("b", [1, 2, 7, 16, 32])
-def test_inverse_then_forward_is_identity(space, b, dtype):
+def test_inverse_then_forward_is_identity(space, b, dtype, device):
     """Random spectra -> grid -> spectra; <= 1e-10 (float64) / 1e-5 (float32) relative, complex and real signals."""
     if space == "so3" and b == 32 and dtype == torch.float32:
         pytest.skip("covered by float64 at b=32; float32 checked up to b=16 to keep the suite fast")
     fft, ifft = (s2_fft, s2_ifft) if space == "s2" else (so3_fft, so3_ifft)
-    xhat = random_spectrum(space, b, batch=(2,), dtype=dtype, hermitian=False)
+    xhat = random_spectrum(space, b, batch=(2,), dtype=dtype, hermitian=False).to(device)
     assert rel_err(fft(ifft(xhat)), xhat) <= ROUND_TRIP_TOL[dtype]
-    real_hat = random_spectrum(space, b, batch=(2,), dtype=dtype, hermitian=True)
+    real_hat = random_spectrum(space, b, batch=(2,), dtype=dtype, hermitian=True).to(device)
     x = ifft(real_hat, real=True)
-    assert not x.is_complex()
+    assert not x.is_complex() and x.device.type == device.type
     assert rel_err(fft(x), real_hat) <= ROUND_TRIP_TOL[dtype]
 
 

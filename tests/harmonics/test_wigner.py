@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +16,8 @@ import torch
 from sphere_study.harmonics import random_rotation, rotation_matrix, soft_wigner_d_table, wigner_D, wigner_d_rows
 from sphere_study.harmonics._lie_learn import wigner_d_matrix
 from sphere_study.harmonics._wigner import _table_path, so3_index
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_table_matches_lie_learn():
@@ -139,10 +145,46 @@ def test_flipped_byte_in_file_is_rebuilt(fresh_cache, caplog):
 def test_wrong_shape_cache_is_rebuilt(fresh_cache, caplog):
     def wrong_shape(path):
         with open(path, "wb") as f:
-            np.savez(f, table=np.zeros((6, 10)), version=1, b=3, crc32=0)
+            np.savez(f, table=np.zeros((6, 10)), version=2, b=3, space="so3", spec_b=3, crc32=0)
 
     _rebuild_after(wrong_shape, 3, caplog)
 
 
 def test_garbage_cache_is_rebuilt(fresh_cache, caplog):
     _rebuild_after(lambda path: path.write_bytes(b"not a numpy file"), 2, caplog)
+
+
+@pytest.mark.parametrize("b,spec_b", [(6, 6), (9, 4)])
+def test_tables_hold_only_what_a_transform_reads(fresh_cache, b, spec_b):
+    """Per (space, grid bandwidth, spectral bandwidth): SO(3) the degrees < spec_b (a prefix of the full table), S²
+    only the columns n = 0 of those degrees; both equal to the full table's entries exactly."""
+    full = soft_wigner_d_table(b)
+    so3 = soft_wigner_d_table(b, "so3", spec_b)
+    assert np.array_equal(so3, full[:, : so3_index(spec_b, -spec_b, -spec_b)])
+    s2 = soft_wigner_d_table(b, "s2", spec_b)
+    assert s2.shape == (2 * b, spec_b**2)
+    for l in range(spec_b):
+        for m in range(-l, l + 1):
+            assert np.array_equal(s2[:, l * l + m + l], full[:, so3_index(l, m, 0)])
+    assert _table_path(b, "s2", spec_b).is_file() and _table_path(b, "so3", spec_b).is_file()
+
+
+def test_s2_layer_at_b128_keeps_a_small_table(tmp_path):
+    """s2cnn's SHREC17 input layer, S2Conv(1, 1, 128, 8) on a 256 x 256 image: process memory growth <= 0.5 GB over
+    construction and a forward+backward, and a cache of < 1 MB (the full SO(3) table at b = 128 is 5.7 GB). Run in a
+    fresh process so that its peak RSS is this layer's."""
+    code = """
+import resource, torch
+from sphere_study.nn import S2Conv
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+conv = S2Conv(1, 1, 128, 8)
+x = torch.rand(1, 1, 256, 256, requires_grad=True)
+conv(x).sum().backward()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+"""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    growth = int(out.stdout.split()[-1])
+    assert growth <= 0.5e9, f"S2Conv(1, 1, 128, 8) grew the process by {growth / 1e9:.2f} GB"
+    cache = sum(p.stat().st_size for p in (tmp_path / "sphere_study" / "wigner").glob("*.npz"))
+    assert 0 < cache < 1e6, f"Wigner cache of {cache / 1e6:.1f} MB"

@@ -55,13 +55,13 @@ GRID_BOUND = 1e-5
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_classifier_logits_are_invariant(seed):
+def test_classifier_logits_are_invariant(seed, device):
     """Off-grid rotations: S2CNN logit error <= 0.05 (approximate: ReLU aliasing), the planar CNN's at least 3x larger.
     Grid rotations (quarter turn about z): S2CNN <= 1e-5, the CNN's at least 1000x larger."""
     torch.manual_seed(seed)
-    x = smooth_images()
-    s2cnn = small_classifier()
-    cnn = CNNClassifier(bandwidth=B, features=(8, 16), kernel_sizes=(3, 3), strides=(1, 2)).eval()
+    x = smooth_images().to(device)
+    s2cnn = small_classifier().to(device)
+    cnn = CNNClassifier(bandwidth=B, features=(8, 16), kernel_sizes=(3, 3), strides=(1, 2)).eval().to(device)
     R = random_rotation(generator=torch.Generator().manual_seed(seed))
     e_s2cnn, e_cnn = equivariance_error(s2cnn, x, R), equivariance_error(cnn, x, R)
     print(f"off-grid invariance error: S2CNN {e_s2cnn:.2e}, CNN {e_cnn:.2e}")
@@ -74,12 +74,12 @@ def test_classifier_logits_are_invariant(seed):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_segmenter_is_equivariant(seed):
+def test_segmenter_is_equivariant(seed, device):
     """Off-grid rotations: S2CNN segmenter error <= 0.2, the planar segmenter's >= 5x larger; grid rotations <= 1e-5."""
     torch.manual_seed(seed)
-    x = smooth_images()
-    seg = small_segmenter()
-    cnn = CNNSegmenter(bandwidth=B, features=(6, 8), kernel_sizes=(3, 3), strides=(1, 2)).eval()
+    x = smooth_images().to(device)
+    seg = small_segmenter().to(device)
+    cnn = CNNSegmenter(bandwidth=B, features=(6, 8), kernel_sizes=(3, 3), strides=(1, 2)).eval().to(device)
     R = random_rotation(generator=torch.Generator().manual_seed(seed))
     e_seg, e_cnn = equivariance_error(seg, x, R), equivariance_error(cnn, x, R)
     print(f"off-grid equivariance error: S2CNN {e_seg:.2e}, CNN {e_cnn:.2e}")
@@ -97,13 +97,15 @@ def test_output_shapes_and_interface():
 
 
 @pytest.mark.parametrize("build", [small_classifier, small_segmenter], ids=["classifier", "segmenter"])
-def test_gradients_flow_and_a_tiny_batch_is_learned(build):
+def test_gradients_flow_and_a_tiny_batch_is_learned(build, device):
     """Every parameter gets a gradient; 15 Adam steps on a fixed batch cut the loss to below 0.8x its start."""
     torch.manual_seed(0)
-    model = build().train()
-    x = smooth_images(4)
+    model = build().train().to(device)
+    for what, t in [*model.named_parameters(), *model.named_buffers()]:
+        assert t.device.type == device.type, what
+    x = smooth_images(4).to(device)
     if model.output_kind == "logits":
-        target = torch.tensor([0, 1, 2, 3])
+        target = torch.tensor([0, 1, 2, 3], device=device)
     else:
         target = (x[:, 0] > 0).long() * 3  # two classes laid out on the sphere
     opt = torch.optim.Adam(model.parameters(), lr=3e-2)

@@ -67,11 +67,11 @@ LAYERS = {
 
 @pytest.mark.parametrize("name", list(LAYERS))
 @pytest.mark.parametrize("seed", [0, 1])
-def test_equivariance_off_grid(name, seed, dtype):
+def test_equivariance_off_grid(name, seed, dtype, device):
     """Random (off-grid) rotations on band-limited inputs: relative error <= 1e-4 (float64), <= 1e-3 (float32)."""
     build, space, b = LAYERS[name]
-    layer = build().to(dtype)
-    x = bandlimited(space, b, dtype=dtype)
+    layer = build().to(device=device, dtype=dtype)
+    x = bandlimited(space, b, dtype=dtype).to(device)
     R = random_rotation(generator=torch.Generator().manual_seed(seed))
     assert_equivariant(layer, x, R, tolerance=OFF_GRID_TOL[dtype])
 
@@ -226,6 +226,19 @@ def test_gradients_reach_every_parameter():
     x.pow(2).mean().backward()
     for name, p in layers.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_every_buffer_and_output_follows_the_device(name, device):
+    """After ``.to(device)`` every parameter and buffer is on the device, and so are the output and the gradients."""
+    build, space, b = LAYERS[name]
+    layer = build().to(device)
+    for what, t in [*layer.named_parameters(), *layer.named_buffers()]:
+        assert t.device.type == device.type, what
+    x = bandlimited(space, b, dtype=torch.float32).to(device).requires_grad_(True)
+    y = layer(x)
+    y.pow(2).sum().backward()
+    assert y.device.type == device.type and x.grad.device.type == device.type
 
 
 def test_buffers_follow_dtype_and_are_not_saved():

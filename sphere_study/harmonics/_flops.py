@@ -1,0 +1,66 @@
+r"""Floating-point operation counts of the S2CNN operations (real flops: a complex multiply-add is 8, a real one 2).
+
+These are the counts of what the implementation executes (padding included), the numerators of the achieved rates
+that ``scripts/benchmark_models.py --profile`` prints. Backward passes: the transforms are linear maps with constant
+tables, so their backward costs the same as their forward; a spectral product's backward computes the gradient of
+both operands, twice its forward.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ._wigner import WignerStep
+
+__all__ = ["azimuthal_flops", "azimuthal_fft_flops", "wigner_step_flops", "spectral_product_flops"]
+
+
+def azimuthal_flops(space: str, b: int, L: int, n_signals: int) -> float:
+    r"""The layers' azimuthal DFTs as matrix products (:mod:`._azimuthal`), one analysis or synthesis:
+
+    .. math:: \text{S}^2:\ 2N (2b)^2\, 2L, \qquad \text{SO(3)}:\ 2N\big((2b)^3\, 2L + (2b)^2\, 2(2L-1)\, 2L\big).
+    """
+    g = 2 * b
+    if space == "s2":
+        return 2.0 * n_signals * g * g * 2 * L
+    return 2.0 * n_signals * (g**3 * 2 * L + g * g * 2 * (2 * L - 1) * 2 * L)
+
+
+def azimuthal_fft_flops(space: str, b: int, n_signals: int) -> float:
+    r"""Real FFTs over the azimuthal axes of ``n_signals`` signals on the bandwidth-b grid (forward or inverse).
+
+    With the usual :math:`\tfrac52 n\log_2 n` for a real transform of n points (half the complex
+    :math:`5 n \log_2 n`):
+
+    .. math:: \text{S}^2:\ N \cdot 2b \cdot \tfrac52 (2b)\log_2(2b), \qquad
+              \text{SO(3)}:\ N \cdot 2b \cdot \tfrac52 (2b)^2 \log_2 (2b)^2 .
+    """
+    n = 2 * b if space == "s2" else (2 * b) ** 2
+    return n_signals * 2 * b * 2.5 * n * math.log2(max(n, 2))
+
+
+def wigner_step_flops(step: WignerStep, n_signals: int) -> float:
+    r"""One analysis or synthesis of ``n_signals`` signals: real tables times complex data,
+    :math:`4 \cdot E \cdot J \cdot N` for E (padded) table entries per β and J β values (see
+    :meth:`WignerStep.flops`)."""
+    return float(step.flops(n_signals))
+
+
+def spectral_product_flops(kind: str, b: int, n: int, c_in: int, c_out: int) -> float:
+    r"""Useful flops of the layers' products (:func:`~._products.entry_product`, which computes only the stored half
+    of the output of a real signal) for N spectra of C_in channels and C_out outputs:
+
+    .. math:: \texttt{s2\_mm}:\ 8 N C_{in} C_{out} \sum_{l<b} (2l+1)(l+1), \qquad
+              \texttt{so3\_mm}:\ 8 N C_{in} C_{out} \sum_{l<b} (2l+1)^2 (l+1),
+
+              \texttt{so3\_to\_s2\_mm}:\ 8 N C_{in} C_{out} \sum_{l<b} (l+1)(2l+1)
+
+    (output orders n >= 0 of (2l+1) x (2l+1) products per degree; SO3ToS2 rows m >= 0 of a (2l+1)-long contraction).
+    The flat ``s2_mm``/``so3_mm`` on whole spectra do twice that.
+    """
+    per_degree = {
+        "s2_mm": lambda l: (2 * l + 1) * (l + 1),
+        "so3_mm": lambda l: (2 * l + 1) ** 2 * (l + 1),
+        "so3_to_s2_mm": lambda l: (l + 1) * (2 * l + 1),
+    }[kind]
+    return 8.0 * n * c_in * c_out * sum(per_degree(l) for l in range(b))
