@@ -33,3 +33,7 @@ class S2cnnParameters:
 
     def kernel_hat(self, dtype: torch.dtype) -> torch.Tensor:
         return self.kernel_spectrum(self.kernel.to(dtype) * (self.scaling * self.spectral_factor))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Contiguous like s2cnn's outputs: s2cnn model code calls .view on them (ours are permuted views).
+        return super().forward(x).contiguous()
