@@ -17,6 +17,7 @@ from torch import nn
 
 import sphere_study.compat.s2cnn as s2cnn
 from sphere_study.harmonics import so3_fft, so3_nspec
+from sphere_study.nn import S2Conv, SO3Conv, SO3ToS2
 
 FIXTURE = Path(__file__).parent / "fixtures" / "s2cnn_fixture.pt"
 TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
@@ -64,6 +65,10 @@ def test_same_seed_draws_the_original_initial_kernel_and_scaling(fixture, name):
         assert torch.equal(value, case["state_dict"][key]), key  # kernel from U(-1, 1), bias zeros
     conv = layer.conv if name == "SO3Shortcut" else layer
     assert conv.scaling == case["scaling"]
+    # The effective scale is sphere_study.nn's init="s2cnn" rule.
+    ours = {s2cnn.S2Convolution: S2Conv, s2cnn.SO3Convolution: SO3Conv, s2cnn.SO3ToS2: SO3ToS2}[type(conv)]
+    plain = ours(conv.in_channels, conv.out_channels, conv.b_in, conv.b_out, conv.grid, init="s2cnn")
+    assert conv.scaling * conv.spectral_factor == pytest.approx(plain.scale, rel=1e-12)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
