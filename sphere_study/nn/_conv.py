@@ -38,10 +38,12 @@ this point sum at every bandwidth.
       s_{S2Conv} = \frac{2\, b_{in}}{b_{out}\sqrt{C_{in} P}}, \qquad
       s_{SO3Conv} = s_{SO3ToS2} = \frac{(b_{in}/b_{out})^{3/2}}{\sqrt{C_{in} P}}.
 
-  s2cnn multiplies its kernels by ``1/sqrt(P C_in b_out^4 / b_in^2)`` (S²) and ``1/sqrt(P C_in b_out^6 / b_in^3)``
-  (SO(3)) and its transforms are unnormalised; measured on identical weights, its layers output ours (with ``s = 1``)
-  times the factors above (relative residual ~1e-7). The bandwidth ratio is an artefact of that normalisation,
-  kept here only for fidelity: Cohen et al.'s network, tuned with it, learns faster with it than with the He rule.
+  s2cnn multiplies its kernels by ``scaling = 1/sqrt(P C_in b_out^4 / b_in^2)`` (S²) and
+  ``1/sqrt(P C_in b_out^3 / b_in^3)`` (SO(3), and SO3ToS2 in Gerken et al.'s fork); its Fourier transforms are
+  normalised as ours, but its S² kernel transform ``s2_rft`` carries an extra factor 2 b_out, hence the rule above.
+  :mod:`sphere_study.compat.s2cnn` checks it against outputs of the original (and of the fork's ``so3_to_s2.py``):
+  relative error below 1e-15 in float64. The bandwidth ratio is an artefact of s2cnn's choice of constants, kept
+  here only for fidelity: Cohen et al.'s network, tuned with it, learns faster with it than with the He rule.
 """
 
 from __future__ import annotations
