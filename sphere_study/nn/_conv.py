@@ -186,9 +186,15 @@ class _Correlation(nn.Module):
             f"n_points={self.n_points}, bias={self.bias is not None}, init={self.init!r}"
         )
 
+    def scaled_kernel(self, dtype: torch.dtype) -> torch.Tensor:
+        """The point weights times their fixed scale, :math:`s\,w`, ``[C_in, C_out, P]`` (the one place that reads
+        the weight, so that a subclass with other parameters, such as :mod:`sphere_study.compat.s2cnn`, overrides
+        only this)."""
+        return self.weight.to(dtype) * self.scale
+
     def kernel_hat(self, dtype: torch.dtype) -> torch.Tensor:
         """Spectrum of the scaled kernel, ``[C_in, C_out, nspec]``."""
-        return self.kernel_spectrum(self.weight.to(dtype) * self.scale)
+        return self.kernel_spectrum(self.scaled_kernel(dtype))
 
     def _add_bias(self, y: torch.Tensor) -> torch.Tensor:
         if self.bias is None:
@@ -207,7 +213,7 @@ class _Correlation(nn.Module):
         recompute = self.checkpoint_transforms and torch.is_grad_enabled()
         run = functools.partial(checkpoint, use_reentrant=False, preserve_rng_state=False) if recompute else _call
         xe = run(analysis_entries, x, self.input_space, L)  # [entries, B * C_in]
-        kernel = self.kernel_spectrum.entries(self.weight.to(x.dtype) * self.scale)  # [entries, C_in * C_out]
+        kernel = self.kernel_spectrum.entries(self.scaled_kernel(x.dtype))  # [entries, C_in * C_out]
         ze = entry_product(product, xe, kernel, L, batch)  # [entries out, B * C_out]
         y = run(synthesis_entries, ze, self.output_space, L, self.b_out, (batch, self.out_channels))
         return self._add_bias(y)

@@ -22,7 +22,7 @@ class S2cnnParameters:
         # else consumes random numbers), so under one seed both packages start from the same kernel.
         kernel = self._parameters.pop("weight")
         del self._parameters["bias"]
-        del self.scale  # replaced by scaling * factor (see kernel_hat)
+        del self.scale  # replaced by scaling * factor (see scaled_kernel)
         self.kernel = kernel
         self.bias = nn.Parameter(torch.zeros(1, self.out_channels, *([1] * output_grid_dims)))
         self.nfeature_in, self.nfeature_out, self.grid = self.in_channels, self.out_channels, grid
@@ -31,8 +31,8 @@ class S2cnnParameters:
         #: The factor s2cnn's kernel transform puts on top of the point sum (2 b_out on S², 1 on SO(3)).
         self.spectral_factor = factor
 
-    def kernel_hat(self, dtype: torch.dtype) -> torch.Tensor:
-        return self.kernel_spectrum(self.kernel.to(dtype) * (self.scaling * self.spectral_factor))
+    def scaled_kernel(self, dtype: torch.dtype) -> torch.Tensor:
+        return self.kernel.to(dtype) * (self.scaling * self.spectral_factor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Contiguous like s2cnn's outputs: s2cnn model code calls .view on them (ours are permuted views).
