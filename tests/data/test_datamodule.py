@@ -331,3 +331,17 @@ def test_standardize_gives_the_same_statistics_in_a_test_only_stage():
 def test_unknown_input_scaling_is_named():
     with pytest.raises(ValueError, match="input_scaling"):
         small(input_scaling="zscore")
+
+
+@pytest.mark.parametrize("train_size, augment, batch_size", [(33, 1, 8), (11, 3, 16)])
+def test_training_never_yields_a_batch_of_one(isolated_cache, train_size, augment, batch_size):
+    # train_size x augment = 1 mod batch_size: the last batch would hold one sample, which BatchNorm cannot
+    # normalise (the CNN baseline crashed after a full epoch). It is dropped in training, kept in evaluation.
+    dm = small(train_size=train_size, augment=augment, batch_size=batch_size, rotate_train=augment > 1)
+    dm.setup("fit")
+    assert len(dm.train_dataset) % batch_size == 1
+    sizes = [len(y) for _, y in dm.train_dataloader()]
+    assert min(sizes) > 1 and sum(sizes) == len(dm.train_dataset) - 1
+    kept = small(train_size=train_size + 1, augment=1, batch_size=batch_size)  # other remainders keep every sample
+    kept.setup("fit")
+    assert sum(len(y) for _, y in kept.train_dataloader()) == len(kept.train_dataset)
