@@ -187,7 +187,7 @@ class _Correlation(nn.Module):
         )
 
     def scaled_kernel(self, dtype: torch.dtype) -> torch.Tensor:
-        """The point weights times their fixed scale, :math:`s\,w`, ``[C_in, C_out, P]`` (the one place that reads
+        r"""The point weights times their fixed scale, :math:`s\,w`, ``[C_in, C_out, P]`` (the one place that reads
         the weight, so that a subclass with other parameters, such as :mod:`sphere_study.compat.s2cnn`, overrides
         only this)."""
         return self.weight.to(dtype) * self.scale
