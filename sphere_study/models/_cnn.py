@@ -40,6 +40,8 @@ SEGMENTER_PRESETS: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, 
     "cnn_seg_218k": ((13, 15, 22, 31, 141), (5, 3, 9, 7, 3), (1, 1, 1, 1, 2), 218_144),
     "cnn_seg_1m": ((12, 13, 16, 77, 96, 163), (3, 3, 5, 5, 3, 5), (1, 1, 1, 2, 1, 1), 1_042_013),
     "cnn_seg_5p5m": ((12, 15, 16, 85, 141, 191, 1100), (3, 5, 3, 7, 5, 3, 3), (1, 1, 1, 2, 1, 1, 2), 5_519_335),
+    # cnn_seg_218k's kernels and strides at widths matched to s2cnn_seg_122k (121,726; cnn_seg_matched)
+    "cnn_seg_120k": ((10, 11, 16, 23, 106), (5, 3, 9, 7, 3), (1, 1, 1, 1, 2), 120_077),
 }
 
 # Classification presets: one architecture (kernels 5 3 3 3 3, strides 1 2 2 2 2, "same" padding, batch norm, global

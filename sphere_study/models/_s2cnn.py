@@ -255,3 +255,18 @@ def s2cnn_cls_deep(bandwidth: int = 30, in_channels: int = 1, num_classes: int =
 
 
 register_model("s2cnn_seg_204k", S2CNNSegmenter, description="Gerken et al.'s S2CNN segmenter (204,073 params, b=50)")
+
+
+@register_model("s2cnn_seg_122k")
+def s2cnn_seg_122k(bandwidth: int = 16, in_channels: int = 1, num_classes: int = 11) -> S2CNNSegmenter:
+    """Gerken et al.'s segmenter shape scaled down to fit 2 CPU cores (121,726 params; for inputs b >= 12, made for
+    b = 16): features 8,9,10,11,10,9,8 (204k: 11..14..11), bandlimits 12,10,8,6,8,10,12 (204k: 42..20..42 at
+    b = 50, about b·(0.8..0.4..0.8) here, as there), the same kernel grids, SO3BatchNorm after each SO3Conv."""
+    return S2CNNSegmenter(
+        bandwidth,
+        in_channels,
+        num_classes,
+        features=(8, 9, 10, 11, 10, 9, 8),
+        bandwidths=(12, 10, 8, 6, 8, 10, 12),
+        batch_norm=True,
+    )

@@ -6,10 +6,14 @@
 
 Both log ``{stage}/{metric}`` and, on test, ``test/{split}/{metric}`` per test split plus ``test/gap/{metric}``
 (names from :mod:`sphere_study.results`).
+
+* :class:`CosineOverRun` — a cosine learning-rate schedule over the run's optimizer steps, its length taken from the
+  trainer (for sweeps whose points train for different numbers of steps).
 """
 
 from ._base import SphericalTask
 from ._metrics import segmentation_scores
+from ._schedules import CosineOverRun
 from ._tasks import ClassificationTask, SegmentationTask
 
-__all__ = ["SphericalTask", "ClassificationTask", "SegmentationTask", "segmentation_scores"]
+__all__ = ["SphericalTask", "ClassificationTask", "SegmentationTask", "CosineOverRun", "segmentation_scores"]

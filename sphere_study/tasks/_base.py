@@ -12,6 +12,7 @@ from torch import nn
 
 from ..models import build_model, count_parameters
 from ..results import metric_key
+from ._schedules import CosineOverRun
 
 __all__ = ["SphericalTask"]
 
@@ -25,7 +26,8 @@ class SphericalTask(pl.LightningModule):
         module (see :func:`sphere_study.models.build_model`). ``bandwidth``, ``in_channels`` and ``num_classes`` come
         from the data (the CLI links them) and override the network's own.
     optimizer, lr_scheduler : callables from the config (``torch.optim.Adam`` with lr 1e-3 by default, as in
-        Gerken et al.); the scheduler is stepped per epoch and may monitor ``lr_scheduler_monitor``.
+        Gerken et al.); the scheduler is stepped per epoch and may monitor ``lr_scheduler_monitor``, except
+        :class:`~sphere_study.tasks.CosineOverRun`, stepped per optimizer step over the whole run.
     """
 
     task_name: str = ""
@@ -91,7 +93,12 @@ class SphericalTask(pl.LightningModule):
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.lr_scheduler_monitor}}
+        config = {"scheduler": scheduler, "monitor": self.lr_scheduler_monitor}
+        if isinstance(scheduler, CosineOverRun):
+            if scheduler.total_steps is None:
+                scheduler.total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+            config["interval"] = scheduler.interval
+        return {"optimizer": optimizer, "lr_scheduler": config}
 
     # --- steps ------------------------------------------------------------------------------------------------------
 

@@ -162,3 +162,15 @@ def test_precision_from_config(precision, tmp_path):
     expected = torch.float64 if precision == "64-true" else torch.float32
     assert weights["network.features.0.weight"].dtype == expected
     assert read_results(tmp_path / "run")["metrics"]["val/acc"] is not None
+
+
+def test_cosine_over_run_anneals_over_exactly_its_own_steps(tmp_path):
+    """48 images x augment 2 at batch 16 = 6 steps per epoch, 2 epochs: T = 12 and the last rate is eta_min."""
+    config = tiny_config(tmp_path, max_epochs=2, augment=2, rotate_train=True)
+    scheduler = '{"class_path": "sphere_study.tasks.CosineOverRun", "init_args": {"eta_min": 0.0001}}'
+    assert main(["fit", "--config", str(config), "--model.init_args.lr_scheduler", scheduler,
+                 "--test_after_fit", "false"]) == 0  # fmt: skip
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    (state,) = ckpt["lr_schedulers"]
+    assert (state["total_steps"], state["last_epoch"]) == (12, 12)
+    assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(1e-4)

@@ -24,6 +24,7 @@ NOMINAL_PARAMS = {
     "cnn_seg_218k": 218_000,
     "cnn_seg_1m": 1_042_013,
     "cnn_seg_5p5m": 5_500_000,
+    "cnn_seg_120k": 121_726,  # s2cnn_seg_122k, the reduced S2CNN segmenter of the CPU study
     "cnn_cls_114k": 114_000,
     "cnn_cls_155k": 154_550,  # the default S2CNN classifier (Cohen et al.'s spherical MNIST network)
     "cnn_cls_500k": 500_000,
@@ -69,6 +70,7 @@ def test_preset_parameter_count_within_2_percent_of_nominal(name):
         ("cnn_seg_218k", 218_144),
         ("cnn_seg_1m", 1_042_013),
         ("cnn_seg_5p5m", 5_519_335),
+        ("cnn_seg_120k", 120_077),
         ("cnn_cls_114k", 114_137),
         ("cnn_cls_155k", 154_495),
         ("cnn_cls_500k", 501_941),

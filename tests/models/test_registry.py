@@ -21,6 +21,7 @@ from sphere_study.models import (
 
 CNN_PRESETS = [
     "cnn_seg_218k",
+    "cnn_seg_120k",
     "cnn_seg_1m",
     "cnn_seg_5p5m",
     "cnn_cls_114k",

@@ -38,7 +38,12 @@ def small_segmenter() -> S2CNNSegmenter:
 
 @pytest.mark.parametrize(
     "name,expected,rel_tol",
-    [("s2cnn_seg_204k", 204_073, 0.01), ("s2cnn_cls_cohen", 154_550, 0.02), ("s2cnn_cls_deep", 156_882, 0.02)],
+    [
+        ("s2cnn_seg_204k", 204_073, 0.01),
+        ("s2cnn_seg_122k", 121_726, 0.0),
+        ("s2cnn_cls_cohen", 154_550, 0.02),
+        ("s2cnn_cls_deep", 156_882, 0.02),
+    ],
 )
 def test_preset_parameter_counts(name, expected, rel_tol):
     """Gerken et al.'s segmenter: 204,073 (within 1%); Cohen et al.'s classifier: 154,550 (within 2%)."""
