@@ -22,6 +22,8 @@ STUDY_CONFIGS = [
     ["classification/cnn.yaml"],
     ["segmentation/s2cnn.yaml"],
     ["segmentation/cnn.yaml"],
+    ["segmentation/s2cnn_b16.yaml"],
+    ["segmentation/cnn_b16.yaml"],
     ["segmentation/cnn.yaml", "segmentation/cnn_1m.yaml"],
     ["segmentation/cnn.yaml", "segmentation/cnn_5p5m.yaml"],
     ["segmentation/s2cnn.yaml", "data/fashion_mnist.yaml", "data/four_digits.yaml"],
