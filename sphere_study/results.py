@@ -53,6 +53,10 @@ The ``compute`` block (schema version 2; every value may be null where it is not
 A last, smaller batch of an epoch is counted as a full one (``train_flops`` may exceed the exact count by up to
 one batch's ``(B - r) / B`` per epoch). Files of schema version 1 (written before the compute block existed) still
 load: :func:`compute_of` gives None for them, and plots against compute leave them out.
+
+Sweeps and wandb: a sweep point's fit gets its sweep group in the environment variable :data:`SWEEP_GROUP_ENV`;
+the fit's wandb run carries the config keys :data:`WANDB_GROUPING_KEYS` (group, model family, N, A, seed) for
+grouping runs in wandb's interface, and its summary the compute block under ``compute/<field>``.
 """
 
 from __future__ import annotations
@@ -68,6 +72,13 @@ SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 
 #: The numeric fields of the ``compute`` block that plots and tables read.
 COMPUTE_NUMBERS = ("fit_wall_time_s", "optimizer_steps", "train_batches", "flops_per_batch", "train_flops")
+
+#: The environment variable through which a sweep tells a point's fit its group (``<sweep name>/<group>``).
+SWEEP_GROUP_ENV = "SPHERE_STUDY_SWEEP_GROUP"
+#: Config keys of every fit's wandb run, for grouping in wandb's interface: sweep group (or the logger's group),
+#: model family, distinct training images N (``data.train_size``; null = all), rotated copies A
+#: (``data.augment``), seed.
+WANDB_GROUPING_KEYS = ("group", "family", "N", "A", "seed")
 
 #: Test splits, in the order the DataModule returns them when both are requested.
 TEST_SPLITS = ("unrotated", "rotated")

@@ -10,7 +10,8 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 import yaml
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from .._io import atomic_write_json
 from ..results import RESULTS_FILE, SCHEMA_VERSION
@@ -41,7 +42,8 @@ class ResultsWriter(pl.Callback):
 
     The ``compute`` block (FLOPs per training batch, counted once at the start of the fit, times the batches; fit wall
     time; optimizer steps; device) is kept by :class:`~sphere_study.callbacks._compute.FitCompute`; its fit time goes
-    into every checkpoint too, so that a resumed run reports the sum over its parts.
+    into every checkpoint too, so that a resumed run reports the sum over its parts. After writing, the block is
+    also put into the summary of the run's wandb logger(s) as ``compute/<field>``.
     """
 
     #: The key of this callback's entry in a checkpoint.
@@ -156,7 +158,24 @@ class ResultsWriter(pl.Callback):
             results["resumes"] = self.resumes
         path = Path(trainer.default_root_dir) / filename
         atomic_write_json(path, results)
+        if filename == RESULTS_FILE:
+            _to_wandb_summary(trainer, results["compute"])
         return path
+
+
+def _to_wandb_summary(trainer, compute: dict) -> None:
+    """The compute block into each wandb logger's run summary (``compute/train_flops``, ...), where
+    ``sphere-study plot --wandb-project`` reads it; a wandb failure only warns: results.json is written."""
+    for logger in trainer.loggers:
+        if not isinstance(logger, WandbLogger):
+            continue
+        try:
+            summary = logger.experiment.summary
+            for key, value in compute.items():
+                if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+                    summary[f"compute/{key}"] = value
+        except Exception as err:  # an offline run that could not start, a finished run: never lose results for it
+            rank_zero_warn(f"could not put the compute block into the wandb summary ({type(err).__name__}: {err})")
 
 
 class ParameterChecksum(pl.Callback):

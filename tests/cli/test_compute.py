@@ -1,7 +1,7 @@
-"""The ``compute`` block of results.json after a tiny real fit that is resumed.
+"""The ``compute`` block of results.json and the wandb run's grouping keys, after a tiny real fit that is resumed.
 
-One fit shared by the tests: 1 epoch, then resumed from ``last`` to 2 epochs (and tested). 48 training images at
-batch size 16: 3 batches per epoch.
+One fit shared by the tests: 1 epoch, then resumed from ``last`` to 2 epochs (and tested), with the sweep-group
+variable set as a sweep sets it. 48 training images at batch size 16: 3 batches per epoch.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from sphere_study.cli import main
 from sphere_study.data import SphericalDataModule
 from sphere_study.models import FLOPS_COUNTED_BY, FLOPS_OMIT, S2CNNClassifier, build_model, count_training_flops
 from sphere_study.nn import S2Conv, SO3Conv, correlation_flops
-from sphere_study.results import load_results
+from sphere_study.results import SWEEP_GROUP_ENV, load_results
 
 from .tiny import TINY_S2CNN, read_results, tiny_config
+from .wandb_records import read_offline_run
 
 pytestmark = pytest.mark.slow
 
@@ -32,10 +33,12 @@ def resumed_run(tmp_path_factory) -> tuple[Path, dict, dict]:
     tmp = tmp_path_factory.mktemp("compute")
     config = tiny_config(tmp, max_epochs=1)
     run = tmp / "run"
-    assert main(["fit", "--config", str(config), "--test_after_fit", "false"]) == 0
-    first = read_results(run)
-    assert main(["fit", "--config", str(config), "--trainer.max_epochs", str(EPOCHS), "--ckpt_path", "last",
-                 "--resume_changes", "allow"]) == 0  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SWEEP_GROUP_ENV, "tiny/s2cnn")
+        assert main(["fit", "--config", str(config), "--test_after_fit", "false"]) == 0
+        first = read_results(run)
+        assert main(["fit", "--config", str(config), "--trainer.max_epochs", str(EPOCHS), "--ckpt_path", "last",
+                     "--resume_changes", "allow"]) == 0  # fmt: skip
     return run, first, read_results(run)
 
 
@@ -78,6 +81,21 @@ def test_flops_per_batch_equals_an_independent_recount(resumed_run):
     head = network.head[-1]
     forward += 2 * BATCH * head.in_features * head.out_features
     assert compute["forward_flops_per_batch"] == forward
+
+
+def test_the_wandb_run_carries_grouping_keys_and_the_compute_summary(resumed_run):
+    run, _, final = resumed_run
+    folders = sorted((run / "wandb").glob("offline-run-*"))
+    assert len(folders) == 2  # one per part of the run
+    stored = read_offline_run(folders[-1])
+    assert stored["group"] == "tiny/s2cnn"
+    config = stored["config"]
+    assert {k: config.get(k) for k in ("group", "family", "N", "A", "seed")} == {
+        "group": "tiny/s2cnn", "family": "s2cnn", "N": 48, "A": 1, "seed": 0
+    }  # fmt: skip
+    summary = stored["summary"]
+    assert summary["compute/train_flops"] == final["compute"]["train_flops"]
+    assert summary["compute/optimizer_steps"] == BATCHES_PER_EPOCH * EPOCHS
 
 
 def test_a_failed_count_is_recorded_and_does_not_stop_the_fit(tmp_path, monkeypatch):
