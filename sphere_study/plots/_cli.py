@@ -9,7 +9,16 @@ from pathlib import Path
 
 from ..results import HEADLINE_METRIC, RESULTS_FILE
 from ._figures import make_figures, save_figure
-from ._rows import RUN_COLUMNS, PlotError, aggregate_over_seeds, collect_results, metric_columns, write_csv
+from ._rows import (
+    COMPUTE_COLUMNS,
+    RUN_COLUMNS,
+    PlotError,
+    aggregate_over_seeds,
+    collect_results,
+    has_compute,
+    metric_columns,
+    write_csv,
+)
 from ._wandb import fetch_wandb_runs, log_to_wandb
 
 
@@ -55,12 +64,20 @@ def plot_main(argv: Sequence[str] | None = None) -> int:
             print(f"sphere-study plot: skipped {problem}", file=sys.stderr)
         if not rows:
             raise PlotError(f"no completed runs in {source} (no valid {RESULTS_FILE})")
+        without_compute = [row["run"] for row in rows if not has_compute(row)]
+        if without_compute:
+            print(
+                f"sphere-study plot: {len(without_compute)} of {len(rows)} runs record no training compute "
+                f"(results.json of schema version 1, e.g. {without_compute[0]}): left out of the figures against "
+                "compute",
+                file=sys.stderr,
+            )
         aggregate = aggregate_over_seeds(rows)
         if args.metric and not any(c.endswith(f"/{args.metric}") for c in metric_columns(rows)):
             names = sorted({c.rsplit("/", 1)[-1] for c in metric_columns(rows) if c.startswith("test/")})
             parser.error(f"--metric {args.metric!r} is in no run; test metrics available: {', '.join(names)}")
         written = [
-            write_csv(out / "runs.csv", rows, [*RUN_COLUMNS, *metric_columns(rows)]),
+            write_csv(out / "runs.csv", rows, [*RUN_COLUMNS, *COMPUTE_COLUMNS, *metric_columns(rows)]),
             write_csv(out / "aggregate.csv", aggregate),
         ]
         figures, skipped = make_figures(aggregate, args.metric)

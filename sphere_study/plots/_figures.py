@@ -16,7 +16,16 @@ if TYPE_CHECKING:  # matplotlib is imported when a figure is made: `sphere-study
 from .._io import atomic_write
 from ..results import HEADLINE_METRIC, TEST_SPLITS, metric_key
 from ._rows import PlotError, _augment_order
-from ._series import LineKey, _by_line, _plottable, _settings, data_efficiency_series, saturation_series
+from ._series import (
+    COMPUTE_AXES,
+    LineKey,
+    _by_line,
+    _plottable,
+    _settings,
+    compute_series,
+    data_efficiency_series,
+    saturation_series,
+)
 
 _METRIC_LABELS = {"acc": "accuracy", "miou_fg": "mIoU (digits)", "miou": "mIoU (all)", "pixel_acc": "pixel accuracy"}
 
@@ -217,12 +226,66 @@ def plot_rotation_gap(aggregate: Sequence[Mapping[str, Any]], metric: str) -> Fi
     return fig
 
 
+def plot_metric_vs_compute(aggregate: Sequence[Mapping[str, Any]], metric: str, column: str = "train_flops") -> Figure:
+    r"""Metric vs training compute on a log axis: the data-efficiency curve of each model placed by its compute.
+
+    Parameters
+    ----------
+    aggregate : sequence of dict
+        Rows of :func:`aggregate_over_seeds`, one setting.
+    metric : str
+        Metric column such as ``"test/rotated/acc"``: mean ± std band over seeds, as in the other figures.
+    column : {"train_flops", "fit_wall_time_s"}
+        The compute column (mean over seeds on the x-axis; its std, where the seeds differ, as horizontal error
+        bars: FLOPs are the same for every seed, wall times are not). Each point is labelled with its N·A.
+
+    Raises
+    ------
+    PlotError
+        No row has both the metric and the compute column (results.json of schema version 1 have no compute).
+    """
+    labels = dict(COMPUTE_AXES.values())
+    if column not in labels:
+        raise ValueError(f"column must be one of {sorted(labels)}, got {column!r}")
+    what = "training FLOPs" if column == "train_flops" else "fit wall time"
+    _check_rows(aggregate, metric, f"metric vs {what}")
+    series = compute_series(aggregate, metric, column)
+    if not series:
+        raise PlotError(
+            f"metric vs {what}: no run records its training compute ({column}); results.json files of schema "
+            "version 1 were written before the compute block: refit them to plot against compute"
+        )
+    style = _Style(aggregate)
+    fig, (ax,) = _new_figure()
+    for key, rows in series.items():
+        xs = np.array([r[f"{column}_mean"] for r in rows], dtype=float)
+        _band(ax, xs, rows, metric, style.color[key], style.label[key], style.marker(key))
+        xerr = np.nan_to_num(np.array([r.get(f"{column}_std", math.nan) for r in rows], dtype=float))
+        if (xerr > 0).any():
+            ys = [r[f"{metric}_mean"] for r in rows]
+            ax.errorbar(xs, ys, xerr=xerr, fmt="none", ecolor=style.color[key], alpha=0.6)
+        for x, row in zip(xs, rows, strict=True):
+            ax.annotate(
+                _count_label(row["num_train_samples"]), (x, row[f"{metric}_mean"]), textcoords="offset points",
+                xytext=(3, 3), fontsize="xx-small", color=style.color[key],
+            )  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{labels[column]}; points labelled N × A")
+    ax.set_ylabel(_metric_label(metric))
+    ax.set_title(f"Metric vs {what}: {_setting_title(aggregate[0])}")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    return fig
+
+
 def make_figures(
     aggregate: Sequence[Mapping[str, Any]], metric: str | None = None
 ) -> tuple[dict[str, Figure], list[str]]:
     r"""Every figure of every setting, named ``<figure>__<setting>``, and a message for each that could not be drawn.
 
-    ``metric`` is a metric name (``acc``, ``miou``); default the task's headline metric.
+    ``metric`` is a metric name (``acc``, ``miou``); default the task's headline metric. The figures against compute
+    (``metric_vs_flops``, ``metric_vs_wall_time``) are left out, with a message, for a setting whose runs record no
+    compute.
     """
     figures, skipped = {}, []
     for slug, rows in _settings(aggregate).items():
@@ -234,6 +297,8 @@ def make_figures(
             "saturation": lambda rows=rows, m=rotated: plot_saturation(rows, m),
             "rotation_gap": lambda rows=rows, m=name: plot_rotation_gap(rows, m),
         }
+        for figure, (column, _) in COMPUTE_AXES.items():
+            drawers[figure] = lambda rows=rows, m=rotated, c=column: plot_metric_vs_compute(rows, m, c)
         for figure, draw in drawers.items():
             try:
                 figures[f"{figure}__{slug}"] = draw()

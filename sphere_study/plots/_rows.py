@@ -12,9 +12,18 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write
-from ..results import RESULTS_FILE, TEST_SPLITS, ResultsError, load_results, metric_key, num_train_samples
+from ..results import (
+    COMPUTE_NUMBERS,
+    RESULTS_FILE,
+    TEST_SPLITS,
+    ResultsError,
+    compute_of,
+    load_results,
+    metric_key,
+    num_train_samples,
+)
 
-#: The columns of a run row that describe the run (metric columns follow).
+#: The columns of a run row that describe the run (the compute columns, then the metric columns follow).
 RUN_COLUMNS = (
     "run",
     "task",
@@ -30,9 +39,13 @@ RUN_COLUMNS = (
     "rotate_train",
     "rotate_test",
     "seed",
+    "device",
 )
-#: The columns that define a condition: runs equal in these differ only in their seed.
-CONDITION_COLUMNS = tuple(c for c in RUN_COLUMNS if c not in ("run", "seed"))
+#: The columns that define a condition: runs equal in these differ only in their seed (and the machine they ran on).
+CONDITION_COLUMNS = tuple(c for c in RUN_COLUMNS if c not in ("run", "seed", "device"))
+#: The training compute of a run (the ``compute`` block of results.json; empty for files of schema version 1),
+#: aggregated over seeds like the metrics.
+COMPUTE_COLUMNS = COMPUTE_NUMBERS
 #: The model family whose unaugmented result is the reference of the saturation plot.
 EQUIVARIANT_FAMILY = "s2cnn"
 _SETTING_COLUMNS = ("task", "source", "digits_per_sphere", "bandwidth")
@@ -66,6 +79,9 @@ def results_row(record: Mapping[str, Any], run: str) -> dict[str, Any]:
         "rotate_test": data.get("rotate_test"),
         "seed": record.get("seed"),
     }
+    compute = compute_of(record) or {}  # none in results.json files of schema version 1
+    row["device"] = compute.get("device")
+    row |= {column: compute.get(column) for column in COMPUTE_COLUMNS}
     metrics = {key: float(value) for key, value in record["metrics"].items() if value is not None}
     for key in list(metrics):
         parts = key.split("/")
@@ -99,17 +115,25 @@ def collect_results(root: str | os.PathLike) -> tuple[list[dict[str, Any]], list
 
 
 def metric_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
-    r"""The metric keys present in ``rows`` (every column not in :data:`RUN_COLUMNS`), sorted."""
-    return sorted({key for row in rows for key in row} - set(RUN_COLUMNS))
+    r"""The metric keys present in ``rows`` (every column not in :data:`RUN_COLUMNS` or :data:`COMPUTE_COLUMNS`),
+    sorted."""
+    return sorted({key for row in rows for key in row} - set(RUN_COLUMNS) - set(COMPUTE_COLUMNS))
+
+
+def has_compute(row: Mapping[str, Any]) -> bool:
+    """The run row records its training compute (FLOPs or fit time): false for results.json of schema version 1."""
+    return any(row.get(column) is not None for column in ("train_flops", "fit_wall_time_s"))
 
 
 def aggregate_over_seeds(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    r"""One row per condition (:data:`CONDITION_COLUMNS`): ``n``, ``seeds``, ``<metric>_mean``, ``<metric>_std``.
+    r"""One row per condition (:data:`CONDITION_COLUMNS`): ``n``, ``seeds``, ``devices``, then ``<column>_mean`` and
+    ``<column>_std`` for the compute columns (:data:`COMPUTE_COLUMNS`) and for every metric.
 
-    The std is the sample standard deviation (ddof = 1), nan for a single run; a run without a metric is left out of
-    that metric's statistics.
+    The std is the sample standard deviation (ddof = 1), nan for a single run; a run without a metric (or without
+    compute fields) is left out of that column's statistics. ``devices`` lists the distinct devices of the runs
+    (``;``-separated): wall times of different machines are not comparable.
     """
-    metrics = metric_columns(rows)
+    metrics = [*COMPUTE_COLUMNS, *metric_columns(rows)]
     groups: dict[tuple, list[Mapping[str, Any]]] = {}
     for row in rows:
         groups.setdefault(tuple(row.get(c) for c in CONDITION_COLUMNS), []).append(row)
@@ -118,6 +142,7 @@ def aggregate_over_seeds(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, An
         out: dict[str, Any] = dict(zip(CONDITION_COLUMNS, key, strict=True))
         out["n"] = len(members)
         out["seeds"] = ";".join(str(s) for s in sorted(m.get("seed") for m in members if m.get("seed") is not None))
+        out["devices"] = ";".join(sorted({str(m["device"]) for m in members if m.get("device") is not None}))
         for metric in metrics:
             values = np.array([m[metric] for m in members if m.get(metric) is not None], dtype=float)
             out[f"{metric}_mean"] = float(values.mean()) if values.size else math.nan

@@ -49,6 +49,35 @@ def data_efficiency_series(
     return series
 
 
+#: The figures against training compute: figure name -> (the compute column of the aggregate, its axis label).
+COMPUTE_AXES = {
+    "metric_vs_flops": ("train_flops", "training FLOPs (forward + backward of every training batch)"),
+    "metric_vs_wall_time": ("fit_wall_time_s", "fit wall time (s)"),
+}
+
+
+def _has_positive(row: Mapping[str, Any], column: str) -> bool:
+    value = row.get(f"{column}_mean")
+    return value is not None and math.isfinite(value) and value > 0
+
+
+def compute_series(
+    aggregate: Sequence[Mapping[str, Any]], metric: str, column: str
+) -> dict[LineKey, list[Mapping[str, Any]]]:
+    r"""Per line, the rows of its data-efficiency curve (:func:`data_efficiency_series`) that have a positive mean of
+    the compute ``column`` (``train_flops``, ``fit_wall_time_s``), sorted by it.
+
+    The same conditions as the data-efficiency curve, placed by their training compute instead of their number of
+    images; rows without compute fields (results.json of schema version 1) are left out.
+    """
+    series = {}
+    for key, rows in data_efficiency_series(aggregate, metric).items():
+        placed = [r for r in rows if _has_positive(r, column)]
+        if placed:
+            series[key] = sorted(placed, key=lambda r: r[f"{column}_mean"])
+    return series
+
+
 def saturation_series(
     aggregate: Sequence[Mapping[str, Any]], metric: str
 ) -> dict[int, tuple[dict[LineKey, list[Mapping[str, Any]]], dict[LineKey, Mapping[str, Any]]]]:

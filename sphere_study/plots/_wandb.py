@@ -10,7 +10,7 @@ from typing import Any
 from ..results import HEADLINE_METRIC, TEST_SPLITS, metric_key
 from ._figures import _line_label
 from ._rows import PlotError, results_row
-from ._series import _settings, data_efficiency_series, saturation_series
+from ._series import COMPUTE_AXES, _settings, compute_series, data_efficiency_series, saturation_series
 
 _SUMMARY_CONFIG_KEY = "sphere_study_summary_of"
 
@@ -44,7 +44,8 @@ def record_from_wandb_run(config: Mapping[str, Any], summary: Mapping[str, Any])
 
     The config is flattened to dotted keys (``init_args`` dropped, so ``model.init_args.network`` is
     ``model.network``); each field is looked up under the LightningCLI key first, then the bare hyperparameter name
-    (``data.train_size``, then ``train_size``). Metrics are the summary's numeric ``test/...`` and ``val/...`` values.
+    (``data.train_size``, then ``train_size``). Metrics are the summary's numeric ``test/...`` and ``val/...`` values;
+    the compute block is the summary's ``compute/<field>`` values (which the fit puts there), if any.
 
     Raises
     ------
@@ -63,6 +64,7 @@ def record_from_wandb_run(config: Mapping[str, Any], summary: Mapping[str, Any])
         for k, v in summary.items()
         if k.startswith(("test/", "val/")) and isinstance(v, (int, float)) and not isinstance(v, bool)
     }
+    compute = {k.removeprefix("compute/"): v for k, v in summary.items() if k.startswith("compute/")}
     missing = [
         label
         for label, value in (
@@ -88,6 +90,7 @@ def record_from_wandb_run(config: Mapping[str, Any], summary: Mapping[str, Any])
         "data": data | {"train_size": int(data["train_size"]), "augment": augment, "source": data["source"] or "?"},
         "seed": int(seed),
         "metrics": metrics,
+        **({"compute": compute} if compute else {}),
     }
 
 
@@ -139,6 +142,10 @@ def log_to_wandb(
 ) -> Path:
     r"""Log the figures, both tables and the curves into one wandb summary run; returns the run's folder.
 
+    Curves (``wandb.plot.line``, per setting): data efficiency (metric vs N·A), saturation (metric vs A per N), and
+    the metric against training FLOPs and fit wall time (``curves/metric_vs_flops__<setting>``, ...), from the rows
+    that record compute. The tables carry the compute columns.
+
     ``mode`` comes from ``WANDB_MODE`` (default ``offline``); the run lives under ``out_dir/wandb``. ``project`` is
     ``ENTITY/PROJECT`` or ``PROJECT`` (default ``$WANDB_PROJECT`` or ``sphere-study``).
     """
@@ -180,6 +187,16 @@ def log_to_wandb(
                 table = wandb.Table(columns=["model", "augment", key], data=saturation)
                 chart = wandb.plot.line(table, "augment", key, "model", f"saturation: {slug}")
                 log[f"curves/saturation__{slug}"] = chart
+            for figure, (column, _) in COMPUTE_AXES.items():
+                points = [
+                    [label, r[f"{column}_mean"], r[f"{key}_mean"]]
+                    for label, line in ((_line_label(v), v) for v in compute_series(rows, key, column).values())
+                    for r in line
+                ]
+                if points:
+                    table = wandb.Table(columns=["model", column, key], data=points)
+                    chart = wandb.plot.line(table, column, key, "model", f"{figure.replace('_', ' ')}: {slug}")
+                    log[f"curves/{figure}__{slug}"] = chart
         run.log(log)
     finally:
         run.finish()
