@@ -20,7 +20,6 @@ from sphere_study.nn import S2Conv, SO3Conv, correlation_flops
 from sphere_study.results import SWEEP_GROUP_ENV, load_results
 
 from .tiny import TINY_S2CNN, read_results, tiny_config
-from .wandb_records import read_offline_run
 
 pytestmark = pytest.mark.slow
 
@@ -83,11 +82,11 @@ def test_flops_per_batch_equals_an_independent_recount(resumed_run):
     assert compute["forward_flops_per_batch"] == forward
 
 
-def test_the_wandb_run_carries_grouping_keys_and_the_compute_summary(resumed_run):
+def test_the_wandb_run_carries_grouping_keys_and_the_compute_summary(resumed_run, read_wandb_run):
     run, _, final = resumed_run
     folders = sorted((run / "wandb").glob("offline-run-*"))
     assert len(folders) == 2  # one per part of the run
-    stored = read_offline_run(folders[-1])
+    stored = read_wandb_run(folders[-1])
     assert stored["group"] == "tiny/s2cnn"
     config = stored["config"]
     assert {k: config.get(k) for k in ("group", "family", "N", "A", "seed")} == {
