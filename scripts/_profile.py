@@ -21,10 +21,8 @@ from collections import defaultdict
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from sphere_study.harmonics import _flops
-from sphere_study.harmonics._fft import soft_wigner_step
 from sphere_study.harmonics._profiling import PREFIX
-from sphere_study.nn import S2Conv, SO3Conv, SO3ToS2
+from sphere_study.nn import S2Conv, SO3Conv, SO3ToS2, correlation_flops
 
 GEMM_OPS = {"aten::bmm", "aten::mm", "aten::addmm", "aten::matmul", "aten::baddbmm", "aten::addbmm"}
 COPY_OPS = {
@@ -80,29 +78,18 @@ def attribute(events) -> dict:
 
 
 def model_flops(model: torch.nn.Module, batch: int) -> dict:
-    """Forward FLOPs per operation (and backward by the rules of :mod:`sphere_study.harmonics._flops`)."""
+    """Forward and backward FLOPs per operation of the model's correlation layers
+    (:func:`sphere_study.nn.correlation_flops`; the first layer's input needs no gradient)."""
     fwd, bwd = defaultdict(float), defaultdict(float)
     first = True
     for layer in model.modules():
         if not isinstance(layer, (S2Conv, SO3Conv, SO3ToS2)):
             continue
-        n_in, n_out, L = batch * layer.in_channels, batch * layer.out_channels, layer.bandwidth
-        space_in, space_out = layer.input_space, layer.output_space
-        f_in = _flops.azimuthal_flops(space_in, layer.b_in, L, n_in)
-        a_in = _flops.wigner_step_flops(soft_wigner_step(space_in, layer.b_in, L, torch.float64, "cpu"), n_in)
-        kind = {S2Conv: "s2_mm", SO3Conv: "so3_mm", SO3ToS2: "so3_to_s2_mm"}[type(layer)]
-        prod = _flops.spectral_product_flops(kind, L, batch, layer.in_channels, layer.out_channels)
-        s_out = _flops.wigner_step_flops(soft_wigner_step(space_out, layer.b_out, L, torch.float64, "cpu"), n_out)
-        f_out = _flops.azimuthal_flops(space_out, layer.b_out, L, n_out)
-        fwd["fft"] += f_in + f_out
-        fwd["wigner_analysis"] += a_in
-        fwd["wigner_synthesis"] += s_out
-        fwd[kind] += prod
-        # The input image needs no gradient: the first layer's input transforms have no backward.
-        bwd["fft"] += f_out + (0 if first else f_in)
-        bwd["wigner_analysis"] += 0 if first else a_in
-        bwd["wigner_synthesis"] += s_out
-        bwd[kind] += prod * (1 if first else 2)
+        flops = correlation_flops(layer, batch, input_requires_grad=not first)
+        for op, n in flops["fwd"].items():
+            fwd[op] += n
+        for op, n in flops["bwd"].items():
+            bwd[op] += n
         first = False
     return {"fwd": dict(fwd), "bwd": dict(bwd)}
 

@@ -22,6 +22,7 @@ under ``"resumes"``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -43,7 +44,7 @@ from .callbacks import (
     best_checkpoint_callback,
 )
 from .data import SphericalDataModule
-from .results import RESULTS_FILE
+from .results import RESULTS_FILE, SWEEP_GROUP_ENV
 from .tasks import SphericalTask
 
 __all__ = ["SphereStudyCLI", "run_lightning", "check_config_files"]
@@ -145,15 +146,33 @@ class SphereStudyCLI(LightningCLI):
             if isinstance(logger, LightningWandbLogger):
                 if hasattr(logger, "use_run_dir"):
                     logger.use_run_dir(run_dir)
+                grouping = self._wandb_grouping(logger)
+                if grouping["group"] is not None and hasattr(logger, "use_group"):
+                    logger.use_group(grouping["group"])
                 try:
                     logger.experiment.config.update(
-                        {"num_parameters": self.model.num_parameters, "cli": self._config_dict()}, allow_val_change=True
+                        {"num_parameters": self.model.num_parameters, "cli": self._config_dict(), **grouping},
+                        allow_val_change=True,
                     )
                 except Exception as e:  # no network, no account, a broken install: never lose the run for it
                     warnings.warn(f"wandb could not start ({type(e).__name__}: {e}); logging to CSV only", stacklevel=2)
                     continue
             kept.append(logger)
         trainer.loggers = [CSVLogger(save_dir=run_dir, name="logs")] + kept
+
+    def _wandb_grouping(self, logger) -> dict:
+        """The keys :data:`~sphere_study.results.WANDB_GROUPING_KEYS` of the run's wandb config: the sweep group
+        (``$SPHERE_STUDY_SWEEP_GROUP``, set by the sweep for each point) or else the logger's own group, the model
+        family, N = ``data.train_size`` (None: all images), A = ``data.augment``, and the seed in use."""
+        seed = os.environ.get("PL_GLOBAL_SEED")  # what seed_everything set (also when the config says `true`)
+        group = os.environ.get(SWEEP_GROUP_ENV) or getattr(logger, "_wandb_init", {}).get("group")
+        return {
+            "group": group,
+            "family": getattr(self.model, "family", None),
+            "N": getattr(self.datamodule, "train_size", None),
+            "A": getattr(self.datamodule, "augment", None),
+            "seed": int(seed) if seed is not None else None,
+        }
 
     def _config_dict(self) -> dict:
         config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config

@@ -22,6 +22,8 @@ class WandbLogger(_LightningWandbLogger):
       config (``--trainer.logger.init_args.offline false``) sends runs to the server (needs ``wandb login``).
     * ``save_dir=None``: the run folder (``trainer.default_root_dir``), so an offline run lands at
       ``<run>/wandb/offline-run-*`` and can be uploaded later with ``wandb sync <run>/wandb/offline-run-*``.
+    * ``group=None``: a sweep point's run joins its sweep group (:meth:`use_group`, called by the CLI); the config
+      gets the grouping keys of :data:`sphere_study.results.WANDB_GROUPING_KEYS` either way.
     """
 
     def __init__(
@@ -41,6 +43,13 @@ class WandbLogger(_LightningWandbLogger):
             name=name, save_dir=save_dir or ".", project=project, offline=offline, log_model=log_model,
             group=group, tags=tags, **kwargs,
         )  # fmt: skip
+
+    def use_group(self, group: str) -> None:
+        """Put the run into wandb group ``group`` (a sweep's group) unless a group was given (only before the run
+        starts): wandb's interface then groups a sweep's runs by it."""
+        if self._experiment is not None or self._wandb_init.get("group"):
+            return
+        self._wandb_init["group"] = group
 
     def use_run_dir(self, run_dir: str | os.PathLike) -> None:
         """Put the wandb files in ``run_dir`` unless a ``save_dir`` was given (only before the run starts)."""

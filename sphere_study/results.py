@@ -14,7 +14,7 @@ background excluded, the headline metric of Gerken et al.), ``miou`` (all classe
 .. code-block:: text
 
     {
-      "schema_version": 1,
+      "schema_version": 2,
       "status": "completed",
       "task": "classification" | "segmentation",
       "model": {"name": str, "family": "s2cnn" | "cnn", "num_parameters": int},
@@ -23,9 +23,40 @@ background excluded, the headline metric of Gerken et al.), ``miou`` (all classe
                "num_train_samples": int},        # train_size x augment (train_size for online)
       "seed": int,
       "metrics": {"test/rotated/acc": float, ...},   # final test metrics (and best val metric)
-      "epochs": int, "wall_time_s": float,
+      "epochs": int, "wall_time_s": float,         # wall time: the whole command (fit, test, set-up)
+      "compute": {...},                            # schema version 2: see below
       "config": {...}                             # the full resolved config
     }
+
+The ``compute`` block (schema version 2; every value may be null where it is not known, e.g. after a stand-alone
+``test``, which trains nothing):
+
+.. code-block:: text
+
+    "compute": {
+      "fit_wall_time_s": float,        # seconds in trainer.fit (training, validation, checkpoints), summed over the
+                                       # parts of a resumed run; not the FLOP count, not the test
+      "optimizer_steps": int,          # trainer.global_step at the end of the fit: the whole run, resumes included
+      "train_batches": int,            # training batches each device processed (Lightning's progress, resumes
+                                       # included); = optimizer_steps unless gradients are accumulated
+      "device": str,                   # "cpu (2 threads)", "cuda (NVIDIA H200)": the device of the (last) fit
+      "num_devices": int,              # devices training in parallel (the DDP world size)
+      "batch_shape": [int, ...],       # the training batch the FLOPs were counted on
+      "forward_flops_per_batch": int,  # real flops of one forward pass of that batch on one device
+      "flops_per_batch": int,          # forward + backward of that batch on one device
+      "train_flops": int,              # flops_per_batch x train_batches x num_devices
+      "flops_counted_by": str,         # how (sphere_study.models.FLOPS_COUNTED_BY)
+      "flops_omit": str,               # what the counts leave out (sphere_study.models.FLOPS_OMIT)
+      "flops_error": str               # only if the count failed; the flop fields are then null
+    }
+
+A last, smaller batch of an epoch is counted as a full one (``train_flops`` may exceed the exact count by up to
+one batch's ``(B - r) / B`` per epoch). Files of schema version 1 (written before the compute block existed) still
+load: :func:`compute_of` gives None for them, and plots against compute leave them out.
+
+Sweeps and wandb: a sweep point's fit gets its sweep group in the environment variable :data:`SWEEP_GROUP_ENV`;
+the fit's wandb run carries the config keys :data:`WANDB_GROUPING_KEYS` (group, model family, N, A, seed) for
+grouping runs in wandb's interface, and its summary the compute block under ``compute/<field>``.
 """
 
 from __future__ import annotations
@@ -34,7 +65,20 @@ import json
 from pathlib import Path
 
 RESULTS_FILE = "results.json"
-SCHEMA_VERSION = 1
+#: The version the writer writes.
+SCHEMA_VERSION = 2
+#: The versions :func:`load_results` reads: 1 has no ``compute`` block, 2 has one.
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)
+
+#: The numeric fields of the ``compute`` block that plots and tables read.
+COMPUTE_NUMBERS = ("fit_wall_time_s", "optimizer_steps", "train_batches", "flops_per_batch", "train_flops")
+
+#: The environment variable through which a sweep tells a point's fit its group (``<sweep name>/<group>``).
+SWEEP_GROUP_ENV = "SPHERE_STUDY_SWEEP_GROUP"
+#: Config keys of every fit's wandb run, for grouping in wandb's interface: sweep group (or the logger's group),
+#: model family, distinct training images N (``data.train_size``; null = all), rotated copies A
+#: (``data.augment``), seed.
+WANDB_GROUPING_KEYS = ("group", "family", "N", "A", "seed")
 
 #: Test splits, in the order the DataModule returns them when both are requested.
 TEST_SPLITS = ("unrotated", "rotated")
@@ -73,6 +117,28 @@ _REQUIRED_FIELDS = {
         "num_train_samples": _OPTIONAL_INT,
     },
 }
+_OPTIONAL_NUMBER = (int, float, type(None))
+_OPTIONAL_STR = (str, type(None))
+#: The ``compute`` block of schema version 2 (values may be null).
+_COMPUTE_FIELDS = {
+    "fit_wall_time_s": _OPTIONAL_NUMBER,
+    "optimizer_steps": _OPTIONAL_INT,
+    "train_batches": _OPTIONAL_INT,
+    "device": _OPTIONAL_STR,
+    "num_devices": _OPTIONAL_INT,
+    "batch_shape": (list, type(None)),
+    "forward_flops_per_batch": _OPTIONAL_INT,
+    "flops_per_batch": _OPTIONAL_INT,
+    "train_flops": _OPTIONAL_NUMBER,
+    "flops_counted_by": _OPTIONAL_STR,
+    "flops_omit": _OPTIONAL_STR,
+}
+
+
+def compute_of(record: dict) -> dict | None:
+    """The ``compute`` block of a loaded record, or None for a schema-version-1 file (which has none)."""
+    compute = record.get("compute")
+    return compute if isinstance(compute, dict) else None
 
 
 def load_results(path) -> dict:
@@ -91,9 +157,10 @@ def load_results(path) -> dict:
     Raises
     ------
     ResultsError
-        The file is missing or not JSON, its ``schema_version`` is not :data:`SCHEMA_VERSION`, its ``status`` is not
-        ``"completed"``, or a field that sweeps and plots read is missing or of the wrong type (a metric may be null:
-        the writer stores NaN so); the message names the file and the field.
+        The file is missing or not JSON, its ``schema_version`` is not one of :data:`SUPPORTED_SCHEMA_VERSIONS`, its
+        ``status`` is not ``"completed"``, or a field that sweeps and plots read is missing or of the wrong type (a
+        metric may be null: the writer stores NaN so; version 2 needs the ``compute`` block, whose values may be
+        null); the message names the file and the field.
     """
     path = Path(path)
     if path.is_dir():
@@ -106,16 +173,22 @@ def load_results(path) -> dict:
         raise ResultsError(f"{path}: not a readable JSON file ({err})") from None
     if not isinstance(record, dict):
         raise ResultsError(f"{path}: expected a JSON object, got {type(record).__name__}")
-    if record.get("schema_version") != SCHEMA_VERSION:
-        raise ResultsError(f"{path}: schema_version is {record.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+    version = record.get("schema_version")
+    if isinstance(version, bool) or version not in SUPPORTED_SCHEMA_VERSIONS:
+        expected = " or ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
+        raise ResultsError(f"{path}: schema_version is {version!r}, expected {expected}")
     if record.get("status") != "completed":
         raise ResultsError(f"{path}: status is {record.get('status')!r}, expected 'completed'")
-    _check_fields(record, _REQUIRED_FIELDS, path, prefix="")
+    required = _REQUIRED_FIELDS if version == 1 else {**_REQUIRED_FIELDS, "compute": _COMPUTE_FIELDS}
+    _check_fields(record, required, path, prefix="")
     if record["task"] not in HEADLINE_METRIC:
         raise ResultsError(f"{path}: task is {record['task']!r}, expected one of {sorted(HEADLINE_METRIC)}")
     augment = record["data"]["augment"]
     if augment != "online" and (not isinstance(augment, int) or augment < 1):
         raise ResultsError(f"{path}: field 'data.augment' is {augment!r}, expected an int >= 1 or 'online'")
+    for name, value in (compute_of(record) or {}).items():
+        if name in COMPUTE_NUMBERS and value is not None and not (isinstance(value, (int, float)) and value >= 0):
+            raise ResultsError(f"{path}: field 'compute.{name}' is {value!r}, expected a number >= 0 or null")
     for key, value in record["metrics"].items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ResultsError(f"{path}: metric {key!r} is {value!r}, expected a number or null")

@@ -24,6 +24,15 @@ def pytest_configure(config):
     os.environ["MPLBACKEND"] = "Agg"
 
 
+@pytest.fixture
+def read_wandb_run():
+    """``read_wandb_run(offline_run_folder) -> {"group", "config", "summary"}``: what an offline wandb run stored
+    (``tests/wandb_records.py``)."""
+    from wandb_records import read_offline_run  # tests/ is on sys.path: this conftest was imported from it
+
+    return read_offline_run
+
+
 @pytest.fixture(params=[torch.float32, torch.float64], ids=["float32", "float64"])
 def dtype(request):
     """Run a test in both precisions."""

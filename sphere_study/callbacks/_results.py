@@ -10,11 +10,13 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 import yaml
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from .._io import atomic_write_json
 from ..results import RESULTS_FILE, SCHEMA_VERSION
 from ._checkpoint import best_checkpoint_callback
+from ._compute import FitCompute
 
 __all__ = ["ResultsWriter", "ParameterChecksum"]
 
@@ -37,6 +39,11 @@ class ResultsWriter(pl.Callback):
     Every checkpoint carries, under ``"sphere_study"``, the run's resolved config (``run_config``, set by the CLI),
     the last train/val metrics and the resume history, so that a resumed run, even one resumed after its last epoch,
     reports the same metrics and records every resume and what it changed (``"resumes"`` in results.json).
+
+    The ``compute`` block (FLOPs per training batch, counted once at the start of the fit, times the batches; fit wall
+    time; optimizer steps; device) is kept by :class:`~sphere_study.callbacks._compute.FitCompute`; its fit time goes
+    into every checkpoint too, so that a resumed run reports the sum over its parts. After writing, the block is
+    also put into the summary of the run's wandb logger(s) as ``compute/<field>``.
     """
 
     #: The key of this callback's entry in a checkpoint.
@@ -52,6 +59,7 @@ class ResultsWriter(pl.Callback):
         self._restored_metrics: dict = {}  # those stored in the checkpoint a fit resumed from
         self.run_config: dict | None = None  # the resolved config, stored in each checkpoint
         self.resumes: list[dict] = []  # one entry per resume of this run: checkpoint, epoch, changed keys
+        self.compute = FitCompute()
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         if self._start is None:
@@ -63,17 +71,24 @@ class ResultsWriter(pl.Callback):
             "config": self.run_config,
             "fit_metrics": {k: _number(v) for k, v in metrics.items()},
             "resumes": list(self.resumes),
+            FitCompute.CHECKPOINT_KEY: self.compute.state_dict(),
         }
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         stored = checkpoint.get(self.CHECKPOINT_KEY) or {}
+        if trainer.state.fn == "fit":  # a test of the best checkpoint after the fit must not touch the fit's clock
+            self.compute.load_state_dict(stored.get(FitCompute.CHECKPOINT_KEY))
         self._restored_metrics = {k: v for k, v in (stored.get("fit_metrics") or {}).items() if v is not None}
         # The history of earlier resumes, then this one (the CLI put it in self.resumes before fitting).
         self.resumes = list(stored.get("resumes") or []) + [
             r for r in self.resumes if r not in stored.get("resumes", [])
         ]
 
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self.compute.start(trainer, pl_module)
+
     def on_fit_end(self, trainer, pl_module) -> None:
+        self.compute.finish(trainer)
         self._fit_epochs = trainer.current_epoch
         # A resume after the last epoch trains nothing: the stored train/val metrics are still the run's.
         self._fit_metrics = {**self._restored_metrics, **dict(trainer.callback_metrics)}
@@ -136,13 +151,31 @@ class ResultsWriter(pl.Callback):
             "metrics": metrics,
             "epochs": self._fit_epochs if self._fit_epochs is not None else trainer.current_epoch,
             "wall_time_s": time.time() - (self._start or time.time()),
+            "compute": self.compute.as_dict(),
             "config": self._config(trainer),
         }
         if self.resumes:
             results["resumes"] = self.resumes
         path = Path(trainer.default_root_dir) / filename
         atomic_write_json(path, results)
+        if filename == RESULTS_FILE:
+            _to_wandb_summary(trainer, results["compute"])
         return path
+
+
+def _to_wandb_summary(trainer, compute: dict) -> None:
+    """The compute block into each wandb logger's run summary (``compute/train_flops``, ...), where
+    ``sphere-study plot --wandb-project`` reads it; a wandb failure only warns: results.json is written."""
+    for logger in trainer.loggers:
+        if not isinstance(logger, WandbLogger):
+            continue
+        try:
+            summary = logger.experiment.summary
+            for key, value in compute.items():
+                if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+                    summary[f"compute/{key}"] = value
+        except Exception as err:  # an offline run that could not start, a finished run: never lose results for it
+            rank_zero_warn(f"could not put the compute block into the wandb summary ({type(err).__name__}: {err})")
 
 
 class ParameterChecksum(pl.Callback):

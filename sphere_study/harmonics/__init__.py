@@ -33,6 +33,7 @@ convention :math:`D^l` is a unitary representation, :math:`D^l(R_1 R_2) = D^l(R_
 
 from ._evaluate import s2_evaluate, so3_evaluate
 from ._fft import s2_fft, s2_ifft, so3_fft, so3_ifft
+from ._flops import azimuthal_fft_flops, azimuthal_flops, fft_flops, spectral_product_flops
 from ._grids import (
     s2_equatorial_grid,
     s2_grid_points,
@@ -65,6 +66,10 @@ __all__ = [
     "s2_ifft",
     "so3_fft",
     "so3_ifft",
+    "fft_flops",
+    "azimuthal_fft_flops",
+    "azimuthal_flops",
+    "spectral_product_flops",
     "s2_evaluate",
     "so3_evaluate",
     "MAX_BANDWIDTH",

@@ -12,7 +12,7 @@ import math
 
 from ._wigner import WignerStep
 
-__all__ = ["azimuthal_flops", "azimuthal_fft_flops", "wigner_step_flops", "spectral_product_flops"]
+__all__ = ["azimuthal_flops", "azimuthal_fft_flops", "fft_flops", "wigner_step_flops", "spectral_product_flops"]
 
 
 def azimuthal_flops(space: str, b: int, L: int, n_signals: int) -> float:
@@ -26,17 +26,40 @@ def azimuthal_flops(space: str, b: int, L: int, n_signals: int) -> float:
     return 2.0 * n_signals * (g**3 * 2 * L + g * g * 2 * (2 * L - 1) * 2 * L)
 
 
+def fft_flops(n_points: int, n_transforms: int = 1, real: bool = True) -> float:
+    r"""The conventional flop count of ``n_transforms`` FFTs of ``n_points`` points each (a multi-dimensional transform
+    counts as one of ``n_points`` = the product of its sizes):
+
+    .. math:: \text{complex:}\ 5\, n \log_2 n, \qquad \text{real (forward or inverse):}\ \tfrac52\, n \log_2 n
+
+    per transform (the radix-2 count; torch's FFT libraries execute about this for the sizes used here). A transform
+    of one point costs nothing.
+
+    Examples
+    --------
+    >>> fft_flops(8, n_transforms=3, real=False)  # 3 x 5 * 8 * 3
+    360.0
+    >>> fft_flops(8, real=True)
+    60.0
+    """
+    if n_points <= 1 or n_transforms <= 0:
+        return 0.0
+    per_transform = (2.5 if real else 5.0) * n_points * math.log2(n_points)
+    return float(n_transforms) * per_transform
+
+
 def azimuthal_fft_flops(space: str, b: int, n_signals: int) -> float:
-    r"""Real FFTs over the azimuthal axes of ``n_signals`` signals on the bandwidth-b grid (forward or inverse).
+    r"""Real FFTs over the azimuthal axes of ``n_signals`` signals on the bandwidth-b grid (forward or inverse), as
+    ``s2_fft``/``so3_fft`` and their inverses run them (``torch.fft.rfftn``/``irfftn``, one transform per β row).
 
     With the usual :math:`\tfrac52 n\log_2 n` for a real transform of n points (half the complex
-    :math:`5 n \log_2 n`):
+    :math:`5 n \log_2 n`, :func:`fft_flops`):
 
     .. math:: \text{S}^2:\ N \cdot 2b \cdot \tfrac52 (2b)\log_2(2b), \qquad
               \text{SO(3)}:\ N \cdot 2b \cdot \tfrac52 (2b)^2 \log_2 (2b)^2 .
     """
     n = 2 * b if space == "s2" else (2 * b) ** 2
-    return n_signals * 2 * b * 2.5 * n * math.log2(max(n, 2))
+    return fft_flops(max(n, 2), n_transforms=n_signals * 2 * b, real=True)
 
 
 def wigner_step_flops(step: WignerStep, n_signals: int) -> float:

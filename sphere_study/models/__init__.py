@@ -33,9 +33,16 @@ Parameter matching
 ------------------
 :func:`count_parameters` counts trainable parameters; :func:`match_width` scales a network's channel widths to a
 target count (within 2 % by default).
+
+Compute
+-------
+:func:`count_training_flops` counts the FLOPs of one training step (forward + backward of one batch) by running it on
+a copy of the network; what it counts and omits is stated in :mod:`sphere_study.models._flops`
+(:data:`FLOPS_COUNTED_BY`, :data:`FLOPS_OMIT`).
 """
 
 from ._cnn import CNNClassifier, CNNSegmenter
+from ._flops import FLOPS_COUNTED_BY, FLOPS_OMIT, TrainingFlops, count_training_flops
 from ._interface import MODEL_INTERFACE, OUTPUT_KINDS, check_model_interface, check_s2_image
 from ._params import WidthMatch, count_parameters, match_width, scale_widths
 from ._registry import ModelPreset, available_models, build_model, get_preset, register_model
@@ -59,6 +66,11 @@ __all__ = [
     "count_parameters",
     "match_width",
     "scale_widths",
+    # compute
+    "FLOPS_COUNTED_BY",
+    "FLOPS_OMIT",
+    "TrainingFlops",
+    "count_training_flops",
     # registry
     "ModelPreset",
     "available_models",

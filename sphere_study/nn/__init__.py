@@ -13,9 +13,12 @@ layer             maps                                       equivariance law
 ``SO3BatchNorm``  SO(3) → SO(3), Haar statistics             :math:`\Phi(L_Q f) = L_Q \Phi(f)`
 ``so3_integrate`` ``[..., 2b, 2b, 2b]`` → ``[...]``          :math:`\int L_Q f = \int f`
 ================  =========================================  ============================================
+
+:func:`correlation_flops` gives the analytic FLOPs of a correlation layer's forward and backward pass per operation.
 """
 
 from ._conv import S2Conv, SO3Conv, SO3Shortcut, SO3ToS2, set_transform_checkpointing
+from ._flops import correlation_flops
 from ._integrate import s2_integrate, so3_integrate
 from ._norm import S2BatchNorm, SO3BatchNorm
 
@@ -29,4 +32,5 @@ __all__ = [
     "so3_integrate",
     "s2_integrate",
     "set_transform_checkpointing",
+    "correlation_flops",
 ]

@@ -64,6 +64,9 @@ environment variable ``SPHERE_STUDY_FIT_COMMAND`` (split like a shell line), or 
 * *Concurrency*: each point holds an exclusive lock on ``<point>/.sweep.lock`` while it runs, so several sweep
   processes (other terminals, or machines sharing the folder) can work on the same sweep: a point locked by
   another process is reported as busy and left to it.
+* *wandb grouping*: each fit gets ``SPHERE_STUDY_SWEEP_GROUP=<sweep name>/<group>`` in its environment
+  (:data:`~sphere_study.results.SWEEP_GROUP_ENV`); its wandb run joins that wandb group and carries the config keys
+  ``group``, ``family``, ``N``, ``A``, ``seed`` (:data:`~sphere_study.results.WANDB_GROUPING_KEYS`).
 * At the end (also after Ctrl-C) ``<output>/sweep_summary.json`` records the status of every point of the sweep
   (those not selected this time as ``done``/``pending``/``stale`` on disk), written atomically.
 

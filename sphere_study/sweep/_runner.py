@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from .._io import atomic_write_json
 from .._run_folder import run_lock_holder
-from ..results import RESULTS_FILE, ResultsError, load_results
+from ..results import RESULTS_FILE, SWEEP_GROUP_ENV, ResultsError, load_results
 from ._locking import _point_lock, _ProcessRegistry, die_with_parent
 from ._schema import (
     FIT_COMMAND_ENV,
@@ -318,6 +318,7 @@ def run_sweep(
         slot = slots.get()
         try:
             env = worker_env(slot, workers, gpu_ids, cpus, os.environ)
+            env[SWEEP_GROUP_ENV] = f"{sweep.name}/{point.group}"  # the fit's wandb run joins this group
             return _run_point(point, fit_command, env, retries, registry)
         finally:
             slots.put(slot)

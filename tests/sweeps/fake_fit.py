@@ -107,7 +107,9 @@ def main() -> int:
             "pid": os.getpid(),
             "start": start,
             "end": time.time(),
-            "env": {k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS")},
+            "env": {
+                k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "SPHERE_STUDY_SWEEP_GROUP")
+            },
         },
     }
     atomic_write_json(root / "results.json", record)

@@ -1,8 +1,10 @@
-"""Plots: synthetic results.json files -> CSV with the right mean/std, the three figures, wandb (offline)."""
+"""Plots: synthetic results.json files -> CSV with the right mean/std, the figures (against images and against
+compute), wandb (offline)."""
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -11,15 +13,21 @@ import pytest
 
 from sphere_study._io import atomic_write_json
 from sphere_study.plots import (
+    PlotError,
     aggregate_over_seeds,
     collect_results,
+    compute_series,
     data_efficiency_series,
     fetch_wandb_runs,
+    has_compute,
+    metric_columns,
     plot_data_efficiency,
     plot_main,
+    plot_metric_vs_compute,
     plot_rotation_gap,
     plot_saturation,
     record_from_wandb_run,
+    results_row,
 )
 
 SEEDS = (0, 1, 2)
@@ -287,3 +295,182 @@ def test_wandb_runs_become_the_same_rows_as_results_files():
     assert b["run"] == "wandb:me/proj/b"
     with pytest.raises(ValueError, match="missing test metrics"):
         record_from_wandb_run(nested, {})
+
+
+# --- against training compute ---------------------------------------------------------------------------------------
+
+#: FLOPs per training image (forward + backward) of each model of MODELS, and seconds per image: the known truth
+#: the synthetic compute blocks are made from (1 epoch: train_flops = cost x N x A).
+FLOPS_PER_IMAGE = {"s2cnn_cls_cohen": 3e7, "cnn_cls_114k": 2e6, "cnn_cls_2p5m": 4e7}
+SECONDS_PER_IMAGE = {"s2cnn_cls_cohen": 0.05, "cnn_cls_114k": 0.002, "cnn_cls_2p5m": 0.01}
+
+
+def with_compute(record: dict, rng) -> dict:
+    """The record as schema version 2, with a compute block made from the known costs (wall time varies by seed)."""
+    name, samples = record["model"]["name"], record["data"]["num_train_samples"]
+    batches = math.ceil(samples / 16)
+    return {
+        **record,
+        "schema_version": 2,
+        "compute": {
+            "fit_wall_time_s": SECONDS_PER_IMAGE[name] * samples * rng.uniform(0.8, 1.2),
+            "optimizer_steps": batches, "train_batches": batches, "device": "cpu (2 threads)", "num_devices": 1,
+            "batch_shape": [16, 1, 16, 16], "forward_flops_per_batch": int(FLOPS_PER_IMAGE[name] * 16 / 3),
+            "flops_per_batch": int(FLOPS_PER_IMAGE[name] * 16), "train_flops": FLOPS_PER_IMAGE[name] * samples,
+            "flops_counted_by": "synthetic", "flops_omit": "synthetic",
+        },
+    }  # fmt: skip
+
+
+@pytest.fixture
+def compute_dir(results_dir) -> tuple[Path, list[dict]]:
+    """The synthetic sweep with compute blocks in every results.json, plus one old model (schema 1, no compute)."""
+    root, records = results_dir
+    rng = np.random.default_rng(2)
+    new = []
+    for path in sorted(root.rglob("results.json")):
+        if "wandb" in path.parts or path.parent.name in ("crashed", "broken"):
+            continue
+        record = with_compute(json.loads(path.read_text()), rng)
+        atomic_write_json(path, record)
+        new.append(record)
+    for seed in SEEDS:  # an old run: no compute block
+        old = synthetic_record("cnn_cls_old", "cnn", 50_000, True, 100, 1, seed, rng)
+        atomic_write_json(root / "old" / f"s{seed}" / "results.json", old)
+    return root, new
+
+
+def expected_compute(records: list[dict], column: str) -> dict[tuple, tuple[float, float]]:
+    """(model, N, A) -> (mean, std with ddof=1) of a compute column, from the raw records."""
+    values: dict[tuple, list[float]] = {}
+    for r in records:
+        key = (r["model"]["name"], r["data"]["train_size"], str(r["data"]["augment"]))
+        values.setdefault(key, []).append(r["compute"][column])
+    return {k: (float(np.mean(v)), float(np.std(v, ddof=1))) for k, v in values.items()}
+
+
+def test_rows_and_aggregate_carry_the_compute_columns(compute_dir):
+    root, records = compute_dir
+    rows, _ = collect_results(root)
+    old = [r for r in rows if r["model"] == "cnn_cls_old"]
+    assert len(old) == 3 and not any(has_compute(r) for r in old)
+    assert all(r["train_flops"] is None and r["device"] is None for r in old)
+    row = next(r for r in rows if r["run"] == "cnn_cls_114k/n400_a4_s2")
+    assert row["train_flops"] == 2e6 * 1600 and row["device"] == "cpu (2 threads)" and has_compute(row)
+    assert "train_flops" not in metric_columns(rows) and "test/rotated/acc" in metric_columns(rows)
+
+    aggregate = aggregate_over_seeds(rows)
+    flops, wall = expected_compute(records, "train_flops"), expected_compute(records, "fit_wall_time_s")
+    for condition in aggregate:
+        key = (condition["model"], condition["train_size"], str(condition["augment"]))
+        if condition["model"] == "cnn_cls_old":
+            assert math.isnan(condition["train_flops_mean"]) and condition["devices"] == ""
+            continue
+        assert condition["train_flops_mean"] == pytest.approx(flops[key][0], rel=1e-12)
+        assert condition["train_flops_std"] == pytest.approx(0.0, abs=1e-6)  # the same FLOPs for every seed
+        assert condition["fit_wall_time_s_mean"] == pytest.approx(wall[key][0], rel=1e-12)
+        assert condition["fit_wall_time_s_std"] == pytest.approx(wall[key][1], rel=1e-12)
+        assert condition["devices"] == "cpu (2 threads)" and condition["n"] == 3
+
+
+@pytest.mark.parametrize("column", ["train_flops", "fit_wall_time_s"])
+def test_metric_vs_compute_draws_each_models_curve_at_its_compute(compute_dir, column):
+    root, records = compute_dir
+    aggregate = aggregate_over_seeds(collect_results(root)[0])
+    metric = "test/rotated/acc"
+    accuracy, cost = expected_statistics(records, metric), expected_compute(records, column)
+
+    series = compute_series(aggregate, metric, column)
+    assert ("cnn_cls_old", 50_000, True) not in series  # no compute: left out
+    cnn = series[("cnn_cls_114k", 114_137, True)]
+    conditions = [(100, 1), (400, 1), (400, 2), (400, 4)]  # the data-efficiency curve; online has no N x A
+    assert sorted((r["train_size"], r["augment"]) for r in cnn) == conditions
+
+    fig = plot_metric_vs_compute(aggregate, metric, column)
+    (ax,) = fig.axes
+    assert ax.get_xscale() == "log"
+    lines = {line.get_label(): line for line in ax.lines if not line.get_label().startswith("_")}
+    assert len(lines) == 3 and not any(label.startswith("cnn_cls_old") for label in lines)
+    for model, conditions in (
+        ("cnn_cls_114k", [(100, 1), (400, 1), (400, 2), (400, 4)]),
+        ("s2cnn_cls_cohen", [(100, 1), (400, 1)]),
+    ):
+        line = next(v for k, v in lines.items() if k.startswith(model))
+        points = sorted((cost[(model, n, str(a))][0], accuracy[(model, n, str(a))][0]) for n, a in conditions)
+        np.testing.assert_allclose(line.get_xdata(), [x for x, _ in points], rtol=1e-12)
+        np.testing.assert_allclose(line.get_ydata(), [y for _, y in points], rtol=1e-12)
+    # the seed bands: one filled band per line (std of the metric over 3 seeds); wall time also has x error bars
+    assert len(ax.collections) >= 3
+    has_xerr = any(type(c).__name__ == "LineCollection" for c in ax.collections)
+    assert has_xerr == (column == "fit_wall_time_s")
+
+
+def test_plot_skips_runs_without_compute_with_a_message(compute_dir, tmp_path, capsys):
+    root, records = compute_dir
+    out = tmp_path / "plots"
+    assert plot_main([str(root), "--out", str(out), "--no-wandb"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"3 of {len(records) + 3} runs record no training compute" in err
+        and "left out of the figures against compute" in err
+    )
+    for figure in ("metric_vs_flops", "metric_vs_wall_time"):
+        png = out / f"{figure}__classification_digits_b8.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    aggregate = read_csv(out / "aggregate.csv")
+    assert {"train_flops_mean", "train_flops_std", "fit_wall_time_s_mean", "devices"} <= set(aggregate[0])
+    old = [r for r in aggregate if r["model"] == "cnn_cls_old"]
+    assert old and all(r["train_flops_mean"] == "nan" for r in old)
+    runs = read_csv(out / "runs.csv")
+    assert {"train_flops", "fit_wall_time_s", "optimizer_steps", "device"} <= set(runs[0])
+
+
+def test_old_results_only_get_no_compute_figures_and_no_crash(results_dir, tmp_path, capsys):
+    """Every file of schema version 1 (as the committed docs/results): the other figures, and a message."""
+    root, records = results_dir
+    out = tmp_path / "plots"
+    assert plot_main([str(root), "--out", str(out), "--no-wandb"]) == 0
+    err = capsys.readouterr().err
+    assert f"{len(records)} of {len(records)} runs record no training compute" in err
+    assert "no figure metric_vs_flops__classification_digits_b8: metric vs training FLOPs: no run records" in err
+    assert not list(out.glob("metric_vs_*.png")) and (out / "data_efficiency__classification_digits_b8.png").exists()
+    with pytest.raises(PlotError, match="schema version 1 were written before the compute block"):
+        plot_metric_vs_compute(aggregate_over_seeds(collect_results(root)[0]), "test/rotated/acc")
+
+
+def test_committed_results_still_plot(tmp_path, capsys):
+    """docs/results (schema version 1) keep loading and plotting."""
+    docs = Path(__file__).resolve().parents[2] / "docs" / "results"
+    assert plot_main([str(docs), "--out", str(tmp_path / "plots"), "--no-wandb"]) == 0
+    assert "record no training compute" in capsys.readouterr().err
+    assert list((tmp_path / "plots").glob("data_efficiency__*.png"))
+
+
+def test_the_wandb_summary_run_has_the_compute_curves(compute_dir, tmp_path, capsys):
+    root, _ = compute_dir
+    out = tmp_path / "plots"
+    assert plot_main([str(root), "--out", str(out)]) == 0
+    (run_folder,) = (out / "wandb").glob("offline-run-*")
+    media = run_folder / "files" / "media"
+    assert len(list((media / "images").rglob("*.png"))) == 6  # the four figures and the two against compute
+    tables = [str(p.relative_to(media)) for p in (media / "table").rglob("*.table.json")]
+    for figure in ("metric_vs_flops", "metric_vs_wall_time"):
+        (chart,) = [p for p in tables if f"{figure}__classification_digits_b8" in p]
+        data = json.loads((media / chart).read_text())
+        assert (
+            data["columns"][1] == {"metric_vs_flops": "train_flops", "metric_vs_wall_time": "fit_wall_time_s"}[figure]
+        )
+        assert len(data["data"]) == 2 + 4 + 4  # the points of the three lines
+    (runs_table,) = [p for p in tables if "runs" in p]
+    assert "train_flops" in json.loads((media / runs_table).read_text())["columns"]
+
+
+def test_wandb_runs_carry_their_compute_from_the_summary():
+    config = {"network": "cnn_cls_114k", "task": "classification", "source": "digits", "train_size": 100,
+              "augment": 2, "seed": 1}  # fmt: skip
+    summary = {"test/rotated/acc": 0.5, "compute/train_flops": 4e8, "compute/fit_wall_time_s": 3.5,
+               "compute/device": "cuda (NVIDIA H200)"}  # fmt: skip
+    row = results_row(record_from_wandb_run(config, summary), run="wandb:x")
+    assert (row["train_flops"], row["fit_wall_time_s"], row["device"]) == (4e8, 3.5, "cuda (NVIDIA H200)")
+    assert row["optimizer_steps"] is None and has_compute(row)
+    assert not has_compute(results_row(record_from_wandb_run(config, {"test/rotated/acc": 0.5}), run="wandb:y"))

@@ -33,7 +33,7 @@ TINY = {
 }
 
 
-def test_a_tiny_real_sweep_completes_resumes_and_plots(tmp_path):
+def test_a_tiny_real_sweep_completes_resumes_and_plots(tmp_path, read_wandb_run):
     path = tmp_path / "tiny.yaml"
     path.write_text(
         yaml.safe_dump(
@@ -62,9 +62,16 @@ def test_a_tiny_real_sweep_completes_resumes_and_plots(tmp_path):
         assert record["model"]["family"] == point.group
         assert record["model"]["name"] == point.overrides.get("model.init_args.network", "S2CNNClassifier")
         assert record["seed"] == 0 and record["data"]["train_size"] == 40
-        assert list((point.dir / "wandb").glob("offline-run-*")), "fit leaves a wandb offline run in the point folder"
+        (wandb_run,) = (point.dir / "wandb").glob("offline-run-*")  # the fit's wandb run, in the point folder
+        stored = read_wandb_run(wandb_run)  # grouped by its sweep group, with the keys to group by in wandb's UI
+        assert stored["group"] == stored["config"]["group"] == f"tiny/{point.group}"
+        assert (stored["config"]["family"], stored["config"]["N"], stored["config"]["seed"]) == (point.group, 40, 0)
+        assert stored["config"]["A"] == point.overrides.get("data.augment", 1)
+        compute = record["compute"]
+        assert compute["train_flops"] == compute["flops_per_batch"] * compute["train_batches"] > 0
+        assert stored["summary"]["compute/train_flops"] == compute["train_flops"]
 
     assert [o.status for o in run_sweep(sweep, progress=False).outcomes] == ["skipped"] * 3
     out = tmp_path / "plots"
     assert plot_main([str(sweep.output), "--out", str(out), "--no-wandb"]) == 0
-    assert (out / "aggregate.csv").exists() and len(list(out.glob("*.png"))) == 4
+    assert (out / "aggregate.csv").exists() and len(list(out.glob("*.png"))) == 6  # 2 of them against compute

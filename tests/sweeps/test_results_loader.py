@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 
-from sphere_study.results import ResultsError, load_results, num_train_samples
+from sphere_study.results import SCHEMA_VERSION, ResultsError, compute_of, load_results, num_train_samples
+
+REPO = Path(__file__).resolve().parents[2]
 
 VALID = {
     "schema_version": 1,
@@ -18,6 +21,16 @@ VALID = {
     "seed": 1,
     "metrics": {"test/rotated/miou_fg": 0.5, "test/rotated/loss": None},  # the writer stores NaN as null
 }
+#: A version-2 record: the same plus the compute block (null where unknown).
+VALID_V2 = {
+    **copy.deepcopy(VALID),
+    "schema_version": 2,
+    "compute": {
+        "fit_wall_time_s": 12.5, "optimizer_steps": 30, "train_batches": 30, "device": "cpu (2 threads)",
+        "num_devices": 1, "batch_shape": [16, 1, 12, 12], "forward_flops_per_batch": 1000, "flops_per_batch": 3000,
+        "train_flops": 90000, "flops_counted_by": "how", "flops_omit": "what",
+    },
+}  # fmt: skip
 
 
 def write(tmp_path, record):
@@ -35,7 +48,9 @@ def test_a_valid_record_loads_from_the_file_or_its_folder(tmp_path):
     ("edit", "message"),
     [
         (lambda r: r.update(status="running"), "status is 'running', expected 'completed'"),
-        (lambda r: r.update(schema_version=2), "schema_version is 2, expected 1"),
+        (lambda r: r.update(schema_version=3), "schema_version is 3, expected 1 or 2"),
+        (lambda r: r.update(schema_version=True), "schema_version is True"),
+        (lambda r: r.update(schema_version=2), "missing field 'compute'"),  # version 2 has the block
         (lambda r: r.pop("task"), "missing field 'task'"),
         (lambda r: r.update(task="detection"), "task is 'detection'"),
         (lambda r: r["model"].pop("name"), "missing field 'model.name'"),
@@ -53,6 +68,42 @@ def test_bad_records_are_rejected_naming_the_file_and_field(tmp_path, edit, mess
     with pytest.raises(ResultsError, match=message) as info:
         load_results(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c.pop("train_flops"), "missing field 'compute.train_flops'"),
+        (lambda c: c.update(optimizer_steps=2.5), "field 'compute.optimizer_steps' is 2.5, of the wrong type"),
+        (lambda c: c.update(device=3), "field 'compute.device' is 3, of the wrong type"),
+        (lambda c: c.update(flops_per_batch=True), "field 'compute.flops_per_batch' is True"),
+        (lambda c: c.update(fit_wall_time_s=-1.0), "'compute.fit_wall_time_s' is -1.0, expected a number >= 0"),
+        (lambda c: c.update(train_flops=float("nan")), "'compute.train_flops' is nan"),
+    ],
+)
+def test_bad_compute_blocks_are_rejected(tmp_path, edit, message):
+    record = copy.deepcopy(VALID_V2)
+    edit(record["compute"])
+    with pytest.raises(ResultsError, match=message):
+        load_results(write(tmp_path, record))
+
+
+def test_version_2_loads_with_its_compute_block_and_version_1_without(tmp_path):
+    assert SCHEMA_VERSION == 2
+    assert compute_of(load_results(write(tmp_path, VALID_V2))) == VALID_V2["compute"]
+    assert compute_of(load_results(write(tmp_path, VALID))) is None
+    unknown = copy.deepcopy(VALID_V2)  # e.g. a stand-alone test, which trains nothing: nulls are valid
+    unknown["compute"] = {key: None for key in unknown["compute"]}
+    assert compute_of(load_results(write(tmp_path, unknown)))["train_flops"] is None
+
+
+def test_committed_results_of_schema_version_1_still_load():
+    """The results under docs/results were written before the compute block; they must keep loading."""
+    paths = sorted((REPO / "docs" / "results").rglob("results.json"))
+    assert len(paths) >= 10
+    for path in paths:
+        record = load_results(path)
+        assert record["schema_version"] == 1 and compute_of(record) is None, path
 
 
 def test_missing_and_unreadable_files(tmp_path):

@@ -66,6 +66,8 @@ def test_sweep_runs_every_point_once_and_a_rerun_skips_them(write_sweep, fake_fi
         log = (point.dir / LOG_FILE).read_text()
         assert "=== sweep attempt 1 of g/" in log and "fake fit: done" in log and "=== attempt 1 completed" in log
         assert json.loads((point.dir / "point.json").read_text())["overrides"] == point.overrides
+        # the fit learns its sweep group, for its wandb run's group (results.SWEEP_GROUP_ENV)
+        assert record["fake"]["env"]["SPHERE_STUDY_SWEEP_GROUP"] == f"{sweep.name}/g"
     summary = json.loads((sweep.output / SUMMARY_FILE).read_text())
     assert summary["counts"]["completed"] == 4 and summary["num_points"] == 4
 
