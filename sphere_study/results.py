@@ -24,6 +24,9 @@ background excluded, the headline metric of Gerken et al.), ``miou`` (all classe
       "seed": int,
       "metrics": {"test/rotated/acc": float, ...},   # final test metrics (and best val metric)
       "epochs": int, "wall_time_s": float,
+      "train_time_s": float | null,  # the fit loop of the last invocation: start to end of training,
+                                     # validation epochs included, sanity check and data set-up excluded
+      "train_steps": int | null,     # optimizer steps of that invocation (what sphere_study.cost estimates)
       "config": {...}                             # the full resolved config
     }
 """

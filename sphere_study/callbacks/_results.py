@@ -47,6 +47,9 @@ class ResultsWriter(pl.Callback):
             raise ValueError(f"after must be 'test' or 'fit', got {after!r}")
         self.after = after
         self._start: float | None = None
+        self._train_start: float | None = None
+        self._train_time_s: float | None = None  # the fit loop of this invocation (see results.py)
+        self._train_steps: int | None = None
         self._fit_epochs: int | None = None
         self._fit_metrics: dict = {}  # the last train/val metrics: testing replaces trainer.callback_metrics
         self._restored_metrics: dict = {}  # those stored in the checkpoint a fit resumed from
@@ -56,6 +59,16 @@ class ResultsWriter(pl.Callback):
     def setup(self, trainer, pl_module, stage: str) -> None:
         if self._start is None:
             self._start = time.time()
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # After the sanity check and the data set-up: what a cost estimate of training predicts (sphere_study.cost).
+        self._train_start = time.perf_counter()
+        self._train_steps = trainer.global_step
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self._train_start is not None:
+            self._train_time_s = time.perf_counter() - self._train_start
+            self._train_steps = trainer.global_step - (self._train_steps or 0)
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         metrics = {**self._restored_metrics, **_train_val(trainer.callback_metrics)}
@@ -136,6 +149,8 @@ class ResultsWriter(pl.Callback):
             "metrics": metrics,
             "epochs": self._fit_epochs if self._fit_epochs is not None else trainer.current_epoch,
             "wall_time_s": time.time() - (self._start or time.time()),
+            "train_time_s": self._train_time_s,
+            "train_steps": self._train_steps,
             "config": self._config(trainer),
         }
         if self.resumes:
