@@ -100,7 +100,9 @@ from ._runner import (
     _visible_gpus,  # noqa: F401  (the GPU list the workers get; tested directly)
     check_point_commands,
     default_fit_command,
+    point_fit_args,
     point_status,
+    resolve_point_commands,
     run_sweep,
     worker_env,
 )
@@ -142,7 +144,9 @@ __all__ = [
     "create_wandb_sweeps",
     "default_fit_command",
     "load_sweep",
+    "point_fit_args",
     "point_status",
+    "resolve_point_commands",
     "run_sweep",
     "select_points",
     "sweep_main",
