@@ -262,7 +262,8 @@ def test_resolved_fit_config_is_what_the_fit_builds(tiny, tmp_path):
     in, the data's class count linked into the network; a bad command gives its error, not a config."""
     from sphere_study._lightning_cli import instantiate_fit_command, resolve_fit_commands
 
-    args = ["--config", str(tiny), "--model.init_args.network.init_args.bandwidths", "[5,3]", "--data.augment", "2", "--data.rotate_train", "true"]
+    args = ["--config", str(tiny), "--model.init_args.network.init_args.bandwidths", "[5,3]"]
+    args += ["--data.augment", "2", "--data.rotate_train", "true"]
     (config, error), (bad, bad_error) = resolve_fit_commands([args, ["--config", str(tiny), "--data.augmnt", "2"]])
     assert error is None and bad is None and "data.augmnt" in bad_error
     assert config.model.init_args.network["init_args"]["bandwidths"] == [5, 3]
