@@ -269,6 +269,22 @@ def test_resolved_fit_config_is_what_the_fit_builds(tiny, tmp_path):
     assert config.model.init_args.network["init_args"]["bandwidths"] == [5, 3]
     assert (config.data.augment, config.data.batch_size, config.trainer.max_epochs) == (2, 16, 1)
     assert config.trainer.limit_train_batches is None and config.test_after_fit is True  # defaults filled in
+    # one parser serves every command (a sweep parses hundreds): the same configs and errors as one parser each
+    commands = [
+        ["--config", str(tiny), "--data.augmnt", "2"],
+        args,
+        ["--config", str(tiny), "--model.init_args.network", "cnn_cls_114k"],
+        ["--config", str(tmp_path / "missing.yaml")],
+        ["--config", str(tiny)],
+    ]
+    shared = resolve_fit_commands(commands)
+    alone = [resolve_fit_commands([command])[0] for command in commands]
+    assert [error for _, error in shared] == [error for _, error in alone]
+    assert [c and c.as_dict() for c, _ in shared] == [c and c.as_dict() for c, _ in alone]
+    assert shared[2][0].model.init_args.network == "cnn_cls_114k" and isinstance(
+        shared[4][0].model.init_args.network, dict
+    )
+
     task, datamodule = instantiate_fit_command(args)
     assert task.network.features[0].b_out == 5 and task.network.num_classes == datamodule.num_classes == 10
     assert datamodule.augment == 2 and not (tmp_path / "run").exists(), "building writes no run folder"
