@@ -69,8 +69,9 @@ TIMED_BUDGET_S = 3.0
 #: and three of them would make one calibration of the b = 50 S2CNN segmenter (minutes per batch on a loaded CPU)
 #: take most of an hour.
 LONG_TIMED_S = 30.0
-#: The synthetic training set holds this many batches: more than any calibration runs, so no epoch ends in it.
-MAX_CALIBRATION_BATCHES = 100_000
+#: The synthetic training set holds this many batches: more than a calibration runs (a 1 ms batch is done after a
+#: few thousand), so no epoch ends in it; small enough that the sampler's permutation of it costs nothing.
+MAX_CALIBRATION_BATCHES = 20_000
 # The synthetic set repeats this many batches of random samples (memory stays small at b = 50).
 _DISTINCT_BATCHES = 4
 
@@ -199,33 +200,37 @@ def _clock_callback(timer: WindowTimer, device: str, stage: str):
     return BatchClock()
 
 
-def _synthetic_dataset(task: str, bandwidth: int, in_channels: int, num_classes: int, batch_size: int):
-    """Random samples of the data module's shape and dtypes, cycled over a virtual length."""
-    import torch
-    from torch.utils.data import Dataset
+class _SyntheticSpheres:
+    r"""Random samples of a data module's shape and dtypes (uint8 intensities ``[C, 2b, 2b]``, labels or masks),
+    cycled over a virtual length of :data:`MAX_CALIBRATION_BATCHES` batches.
 
-    side = 2 * bandwidth
-    distinct = _DISTINCT_BATCHES * batch_size
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (distinct, in_channels, side, side), dtype=torch.uint8, generator=generator)
-    shape = (distinct, side, side) if task == "segmentation" else (distinct,)
-    targets = torch.randint(0, num_classes, shape, dtype=torch.uint8, generator=generator)
+    Per batch it does what :class:`~sphere_study.data.SphericalDataset` does: uint8 to float32 / 255, targets to int64,
+    the whole batch at once through ``__getitems__``, so the loader's work matches the fit's.
+    """
 
-    class SyntheticSpheres(Dataset):
-        # What SphericalDataset does per batch: uint8 intensities to float32 / 255, targets to int64, one batch at a
-        # time through __getitems__, so the loader's work matches the fit's.
-        def __len__(self) -> int:
-            return MAX_CALIBRATION_BATCHES * batch_size
+    def __init__(self, task: str, bandwidth: int, in_channels: int, num_classes: int, batch_size: int) -> None:
+        import torch
 
-        def __getitems__(self, indices):
-            idx = torch.as_tensor(indices, dtype=torch.int64) % distinct
-            x = images[idx].to(torch.float32).div_(255.0)
-            return list(zip(x.unbind(0), targets[idx].to(torch.int64).unbind(0), strict=True))
+        side, self.distinct = 2 * bandwidth, _DISTINCT_BATCHES * batch_size
+        generator = torch.Generator().manual_seed(0)
+        self.images = torch.randint(0, 256, (self.distinct, in_channels, side, side), dtype=torch.uint8,
+                                    generator=generator)  # fmt: skip
+        shape = (self.distinct, side, side) if task == "segmentation" else (self.distinct,)
+        self.targets = torch.randint(0, num_classes, shape, dtype=torch.uint8, generator=generator)
+        self.length = MAX_CALIBRATION_BATCHES * batch_size
 
-        def __getitem__(self, index: int):
-            return self.__getitems__([index])[0]
+    def __len__(self) -> int:
+        return self.length
 
-    return SyntheticSpheres()
+    def __getitems__(self, indices):
+        import torch
+
+        idx = torch.as_tensor(indices, dtype=torch.int64) % self.distinct
+        x = self.images[idx].to(torch.float32).div_(255.0)
+        return list(zip(x.unbind(0), self.targets[idx].to(torch.int64).unbind(0), strict=True))
+
+    def __getitem__(self, index: int):
+        return self.__getitems__([index])[0]
 
 
 def _optimizer_only(configured):
@@ -285,7 +290,7 @@ def calibrate_job(job: dict[str, Any], say: Callable[[str], None] = lambda messa
         task, datamodule = instantiate_fit_command(list(job["args"]))
     configured = task.configure_optimizers
     task.configure_optimizers = lambda: _optimizer_only(configured())
-    dataset = _synthetic_dataset(
+    dataset = _SyntheticSpheres(
         datamodule.task, datamodule.bandwidth, datamodule.in_channels, datamodule.num_classes, datamodule.batch_size
     )
     options = {k: v for k, v in (job.get("trainer") or {}).items() if v is not None}
