@@ -83,8 +83,11 @@ sweeps on the server and prints the ``wandb agent`` commands.
 
 Command line
 ------------
-``sphere-study sweep --config FILE [--dry-run] [--workers N] [--retries 1] [--wandb] [--group G] [--KEY=VALUE ...]``
-(also ``python -m sphere_study.sweep``): :func:`sweep_main`. ``--KEY=VALUE`` runs only the points with that value.
+``sphere-study sweep --config FILE [--dry-run [--no-estimate]] [--workers N] [--retries 1] [--wandb] [--group G]
+[--KEY=VALUE ...]`` (also ``python -m sphere_study.sweep``): :func:`sweep_main`. ``--KEY=VALUE`` runs only the points
+with that value. ``--dry-run`` lists the points and their commands with an estimate of each point's time and the
+total (:mod:`sphere_study.cost`, from the points' resolved configs; it times each distinct model and batch shape
+once, then caches it); ``--no-estimate`` leaves the estimate out.
 
 Package layout
 --------------
