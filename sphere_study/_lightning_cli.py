@@ -47,7 +47,14 @@ from .data import SphericalDataModule
 from .results import RESULTS_FILE, SWEEP_GROUP_ENV
 from .tasks import SphericalTask
 
-__all__ = ["SphereStudyCLI", "run_lightning", "check_config_files"]
+__all__ = [
+    "SphereStudyCLI",
+    "run_lightning",
+    "check_config_files",
+    "check_fit_commands",
+    "resolve_fit_commands",
+    "instantiate_fit_command",
+]
 
 _NETWORK_FLAG = "--model.init_args.network."
 
@@ -433,38 +440,77 @@ class _ParseOnlyCLI(SphereStudyCLI):
         pass
 
 
+def _parse_fit_command(args: list[str], stderr=None, cli: _ParseOnlyCLI | None = None) -> _ParseOnlyCLI:
+    """Parse one ``fit`` argument list (without ``fit``) as ``sphere-study fit`` would; raises on a bad one (a
+    ``SystemExit`` after jsonargparse printed the error to ``stderr``, default: discarded).
+
+    With ``cli`` (from an earlier call) its parser parses the new arguments: building the parser is most of the
+    time of a parse (a second per point on 2 cores), and a sweep parses every point; the configs are the same.
+    """
+    import contextlib
+    import io
+
+    check_config_files(args)
+    rest, network_sets = _split_network_flags(args)
+    with contextlib.redirect_stderr(stderr or io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        if cli is None:
+            cli = _ParseOnlyCLI(
+                SphericalTask,
+                SphericalDataModule,
+                subclass_mode_model=True,
+                args=["fit", *rest],
+                parser_kwargs={"exit_on_error": False},
+                auto_configure_optimizers=False,
+            )
+        else:  # what LightningCLI.__init__ does after building its parser
+            cli.parse_arguments(cli.parser, ["fit", *rest])
+            cli._parse_ckpt_path()
+    if network_sets:
+        config = cli.config["fit"]
+        config["model.init_args.network"] = _merge_network(config["model.init_args.network"], network_sets)
+    return cli
+
+
+def resolve_fit_commands(commands: list[list[str]]) -> list[tuple[object | None, str | None]]:
+    """For each ``fit`` argument list (without ``fit``): ``(resolved config, None)`` if it parses, else
+    ``(None, error)`` (one line).
+
+    The config is the jsonargparse namespace of the ``fit`` subcommand, with every default filled in and the
+    network flags merged: exactly what ``sphere-study fit`` would run (``config.data.batch_size``,
+    ``config.trainer.max_epochs``, ``config.model.init_args.network``, ...). Nothing is built.
+    """
+    import io
+
+    resolved: list[tuple[object | None, str | None]] = []
+    cli = None  # one parser for every command (see _parse_fit_command)
+    for args in commands:
+        stderr = io.StringIO()
+        try:
+            cli = _parse_fit_command(args, stderr, cli)
+            resolved.append((cli.config["fit"], None))
+        except SystemExit:
+            lines = [line for line in stderr.getvalue().splitlines() if line.strip()]
+            resolved.append((None, lines[-1] if lines else "the fit command line does not parse"))
+        except Exception as err:  # jsonargparse's ArgumentError and our ValueErrors: the message names the key
+            from .cli import error_line
+
+            resolved.append((None, error_line(err)[:500]))
+    return resolved
+
+
 def check_fit_commands(commands: list[list[str]]) -> list[str | None]:
     """For each ``fit`` argument list (without ``fit``): None if it parses, else the error (one line).
 
     The config files, every key and every value type are checked as ``sphere-study fit`` would, without building
     the model or the data (what a sweep checks before it launches a point).
     """
-    import contextlib
-    import io
+    return [error for _, error in resolve_fit_commands(commands)]
 
-    errors: list[str | None] = []
-    for args in commands:
-        stderr = io.StringIO()
-        try:
-            check_config_files(args)
-            rest, network_sets = _split_network_flags(args)
-            with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
-                cli = _ParseOnlyCLI(
-                    SphericalTask,
-                    SphericalDataModule,
-                    subclass_mode_model=True,
-                    args=["fit", *rest],
-                    parser_kwargs={"exit_on_error": False},
-                    auto_configure_optimizers=False,
-                )
-            if network_sets:
-                _merge_network(cli.config["fit"]["model.init_args.network"], network_sets)
-            errors.append(None)
-        except SystemExit:
-            lines = [line for line in stderr.getvalue().splitlines() if line.strip()]
-            errors.append(lines[-1] if lines else "the fit command line does not parse")
-        except Exception as err:  # jsonargparse's ArgumentError and our ValueErrors: the message names the key
-            from .cli import error_line
 
-            errors.append(error_line(err)[:500])
-    return errors
+def instantiate_fit_command(args: list[str]):
+    """The ``(task, datamodule)`` that ``sphere-study fit ARGS`` would train, built from its resolved config (the
+    data's ``num_classes``/``in_channels`` linked into the network), without preparing any data or starting a
+    trainer; for measuring what a training step costs (:mod:`sphere_study.cost`)."""
+    cli = _parse_fit_command(args)
+    init = cli._parser("fit").instantiate_classes(cli.config["fit"])
+    return init.model, init.data

@@ -25,7 +25,7 @@ uint8 cache → :class:`SphericalDataModule` → task.
 
 from ._cache import CacheWarning, SphereCache, cache_key
 from ._canvas import CanvasLayout, compose_canvases, default_canvas_size, max_digits_per_canvas, random_layout
-from ._datamodule import SphericalDataModule
+from ._datamodule import SphericalDataModule, drops_last_batch, num_batches
 from ._datasets import EpochShuffleSampler, InputScaling, OnlineSphericalDataset, SphericalDataset
 from ._generate import (
     DEFAULT_THRESHOLD,
@@ -59,12 +59,14 @@ from ._sources import (
     IDX_FILES,
     IDX_MIRRORS,
     NUM_DIGIT_CLASSES,
+    PUBLISHED_SIZES,
     SOURCES,
     DigitImages,
     DigitSplits,
     SourceName,
     default_data_root,
     load_source,
+    split_sizes,
     split_source,
 )
 
@@ -81,6 +83,8 @@ __all__ = [
     "DigitSplits",
     "load_source",
     "split_source",
+    "split_sizes",
+    "PUBLISHED_SIZES",
     "default_data_root",
     # IDX files
     "IdxFile",
@@ -128,6 +132,8 @@ __all__ = [
     "InputScaling",
     "EpochShuffleSampler",
     "SphericalDataModule",
+    "drops_last_batch",
+    "num_batches",
     # pictures
     "plot_sphere",
     "plot_samples",

@@ -37,7 +37,7 @@ from ._sources import (
 )
 from ._validation import check_bandwidth, check_choice, check_int, check_optional_int
 
-__all__ = ["SphericalDataModule"]
+__all__ = ["SphericalDataModule", "drops_last_batch", "num_batches"]
 
 _STAGES = (None, "fit", "validate", "test", "predict")
 # describe() estimates the pixel class balance of segmentation sets on this many samples.
@@ -47,6 +47,31 @@ INPUT_SCALINGS = ("unit", "byte", "standardize")
 InputScalingName = Literal["unit", "byte", "standardize"]
 # Online training sets have no stored images: standardisation statistics come from this many rendered samples.
 _ONLINE_STATISTICS_SAMPLES = 1024
+
+
+def drops_last_batch(num_samples: int, batch_size: int, train: bool) -> bool:
+    r"""Whether a loader of the module leaves out its last batch: in training, when it would hold a single sample.
+
+    BatchNorm cannot normalise one sample ("expected more than 1 value per channel"), so a training epoch of
+    :math:`n \equiv 1 \pmod B` samples (with :math:`n > 1`) leaves one out (another one each epoch, as the order is
+    shuffled); every other loader keeps every sample.
+    """
+    return train and num_samples > 1 and num_samples % batch_size == 1
+
+
+def num_batches(num_samples: int, batch_size: int, train: bool) -> int:
+    r"""Batches per epoch of a loader of the module over ``num_samples`` samples (see :func:`drops_last_batch`).
+
+    .. math:: n_\text{batches} = \lfloor n / B \rfloor \text{ if the last batch is dropped, else } \lceil n / B \rceil
+
+    Examples
+    --------
+    >>> num_batches(64, 32, train=True), num_batches(65, 32, train=True), num_batches(65, 32, train=False)
+    (2, 2, 3)
+    """
+    if drops_last_batch(num_samples, batch_size, train):
+        return num_samples // batch_size
+    return -(-num_samples // batch_size)
 
 
 class SphericalDataModule(L.LightningDataModule):
@@ -391,19 +416,20 @@ class SphericalDataModule(L.LightningDataModule):
         self.scaling.mean, self.scaling.std = mean, std
         self._scaling_ready = True
 
+    def loader(self, dataset: Dataset, train: bool) -> DataLoader:
+        """The DataLoader this module uses for its own sets (its batch size, order, workers and last-batch rule),
+        over any dataset of its sample format: how :mod:`sphere_study.cost` times batches on synthetic data."""
+        return self._loader(dataset, shuffle=train)
+
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         # The order depends only on (seed, epoch) (EpochShuffleSampler), so a resumed run sees what an uninterrupted
         # one sees. Online rotations follow the epoch too, which workers only learn when they start: they are not
         # kept alive between epochs then.
         online = isinstance(dataset, OnlineSphericalDataset)
-        # A training batch of one sample breaks BatchNorm ("expected more than 1 value per channel"): when the last
-        # batch would hold a single sample, that sample is left out of the epoch (another one each epoch, as the
-        # order is shuffled). Other sizes keep every sample.
-        drop_single = shuffle and len(dataset) > 1 and len(dataset) % self.batch_size == 1
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            drop_last=drop_single,
+            drop_last=drops_last_batch(len(dataset), self.batch_size, train=shuffle),  # BatchNorm needs 2 samples
             sampler=EpochShuffleSampler(dataset, self.seed) if shuffle else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0 and not online,

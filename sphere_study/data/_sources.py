@@ -51,6 +51,8 @@ __all__ = [
     "default_data_root",
     "load_source",
     "split_source",
+    "PUBLISHED_SIZES",
+    "split_sizes",
 ]
 
 SourceName = Literal["mnist", "fashion_mnist", "digits"]
@@ -106,6 +108,13 @@ IDX_FILES: dict[str, dict[str, tuple[IdxFile, IdxFile]]] = {
             IdxFile("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
         ),
     },
+}
+
+#: Images per published split of each source (the IDX files hold these counts; ``digits`` is one pool, "all").
+PUBLISHED_SIZES: dict[str, dict[str, int]] = {
+    "mnist": {"train": 60_000, "test": 10_000},
+    "fashion_mnist": {"train": 60_000, "test": 10_000},
+    "digits": {"all": 1_797},
 }
 
 _DEFAULT_VAL_FRACTION = 0.1
@@ -276,10 +285,8 @@ def _permutation(n: int, split_seed: int, stream: int) -> np.ndarray:
     return np.random.default_rng([split_seed, stream]).permutation(n)
 
 
-def _partition(
-    pool: DigitImages, val_size: int | None, test_size: int | None, split_seed: int
-) -> tuple[DigitImages, DigitImages, DigitImages]:
-    n = len(pool)
+def _pool_sizes(n: int, val_size: int | None, test_size: int | None) -> tuple[int, int, int]:
+    """(train, val, test) counts of a single pool of ``n`` images (test, then validation, carved off; the rest)."""
     n_test = _default_size(test_size, _DEFAULT_TEST_FRACTION, n)
     n_val = _default_size(val_size, _DEFAULT_VAL_FRACTION, n)
     if n_test + n_val >= n:
@@ -287,6 +294,54 @@ def _partition(
             f"val_size={n_val} and test_size={n_test} leave no training images out of the {n} available; "
             "make them smaller"
         )
+    return n - n_test - n_val, n_val, n_test
+
+
+def _official_sizes(n_train_pool: int, n_test_pool: int, val_size: int | None, test_size: int | None):
+    """(train, val, test) counts of the official layout: validation carved from the train files."""
+    n_val = _default_size(val_size, _DEFAULT_VAL_FRACTION, n_train_pool)
+    if n_val >= n_train_pool:
+        raise ValueError(f"val_size={n_val} leaves none of the {n_train_pool} training images for training")
+    if test_size is not None and test_size > n_test_pool:
+        raise ValueError(f"test_size={test_size} exceeds the {n_test_pool} images available for it")
+    return n_train_pool - n_val, n_val, n_test_pool if test_size is None else test_size
+
+
+def split_sizes(
+    source: SourceName = "digits",
+    *,
+    val_size: int | None = None,
+    test_size: int | None = None,
+    split_test_set: bool = False,
+) -> tuple[int, int, int]:
+    r"""The (train, val, test) image counts :func:`split_source` gives, from the published sizes, reading no file.
+
+    For what a run will cost before its data exist (:mod:`sphere_study.cost`). The counts assume complete published
+    files (:data:`PUBLISHED_SIZES`); the same ``ValueError`` as :func:`split_source` for sizes that do not fit.
+
+    Examples
+    --------
+    >>> split_sizes("mnist"), split_sizes("mnist", split_test_set=True), split_sizes("digits")
+    ((54000, 6000, 10000), (7000, 1000, 2000), (1258, 180, 359))
+    """
+    check_choice(source, "source", SOURCES)
+    check_optional_int(val_size, "val_size", 1)
+    check_optional_int(test_size, "test_size", 1)
+    sizes = PUBLISHED_SIZES[source]
+    if source == "digits":
+        if split_test_set:
+            raise ValueError("split_test_set=True applies to mnist and fashion_mnist; digits is one pool already")
+        return _pool_sizes(sizes["all"], val_size, test_size)
+    if split_test_set:
+        return _pool_sizes(sizes["test"], val_size, test_size)
+    return _official_sizes(sizes["train"], sizes["test"], val_size, test_size)
+
+
+def _partition(
+    pool: DigitImages, val_size: int | None, test_size: int | None, split_seed: int
+) -> tuple[DigitImages, DigitImages, DigitImages]:
+    n = len(pool)
+    _, n_val, n_test = _pool_sizes(n, val_size, test_size)
     perm = _permutation(n, split_seed, 0)
     test, val, train = np.split(perm, [n_test, n_test + n_val])
     return tuple(pool.subset(np.sort(part)) for part in (train, val, test))
@@ -361,9 +416,7 @@ def split_source(
             f"{exc}. Only the test files are needed with split_test_set=True, which partitions the official test "
             "set into train/val/test"
         ) from None
-    n_val = _default_size(val_size, _DEFAULT_VAL_FRACTION, len(train_pool))
-    if n_val >= len(train_pool):
-        raise ValueError(f"val_size={n_val} leaves none of the {len(train_pool)} training images for training")
+    _, n_val, _ = _official_sizes(len(train_pool), len(test_pool), val_size, test_size)
     train, val = _carve(train_pool, n_val, split_seed, 1, "val_size")
     test = test_pool if test_size is None else _carve(test_pool, test_size, split_seed, 2, "test_size")[1]
     layout = f"official {source} train set minus a validation set carved from it; official test set"

@@ -86,8 +86,11 @@ sweeps on the server and prints the ``wandb agent`` commands.
 
 Command line
 ------------
-``sphere-study sweep --config FILE [--dry-run] [--workers N] [--retries 1] [--wandb] [--group G] [--KEY=VALUE ...]``
-(also ``python -m sphere_study.sweep``): :func:`sweep_main`. ``--KEY=VALUE`` runs only the points with that value.
+``sphere-study sweep --config FILE [--dry-run [--no-estimate]] [--workers N] [--retries 1] [--wandb] [--group G]
+[--KEY=VALUE ...]`` (also ``python -m sphere_study.sweep``): :func:`sweep_main`. ``--KEY=VALUE`` runs only the points
+with that value. ``--dry-run`` lists the points and their commands with an estimate of each point's time and the
+total (:mod:`sphere_study.cost`, from the points' resolved configs; it times each distinct model and batch shape
+once, then caches it); ``--no-estimate`` leaves the estimate out.
 
 Package layout
 --------------
@@ -103,7 +106,9 @@ from ._runner import (
     _visible_gpus,  # noqa: F401  (the GPU list the workers get; tested directly)
     check_point_commands,
     default_fit_command,
+    point_fit_args,
     point_status,
+    resolve_point_commands,
     run_sweep,
     worker_env,
 )
@@ -145,7 +150,9 @@ __all__ = [
     "create_wandb_sweeps",
     "default_fit_command",
     "load_sweep",
+    "point_fit_args",
     "point_status",
+    "resolve_point_commands",
     "run_sweep",
     "select_points",
     "sweep_main",

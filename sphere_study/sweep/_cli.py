@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import os
 import shlex
 import signal
 import sys
@@ -12,9 +14,21 @@ from collections.abc import Iterator, Sequence
 
 import yaml
 
-from ._runner import SweepReport, check_point_commands, default_fit_command, point_status, run_sweep
+from ._locking import die_with_parent
+from ._runner import (
+    SweepReport,
+    _cpu_count,
+    _visible_gpus,
+    default_fit_command,
+    point_fit_args,
+    point_status,
+    resolve_point_commands,
+    run_sweep,
+    worker_env,
+)
 from ._schema import (
     _DOTTED_KEY_PATTERN,
+    FIT_COMMAND_ENV,
     LOG_FILE,
     Point,
     Sweep,
@@ -34,7 +48,16 @@ def _parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     parser.add_argument("--config", required=True, help="sweep YAML file (see configs/sweeps/)")
-    parser.add_argument("--dry-run", action="store_true", help="list the points and their commands; run nothing")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the points, their commands and an estimate of their training time; run nothing",
+    )
+    parser.add_argument(
+        "--no-estimate",
+        action="store_true",
+        help="with --dry-run: skip the time estimate (and the calibration of each model it may need)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="points run in parallel (one GPU each if any)")
     parser.add_argument("--retries", type=int, default=1, help="extra attempts for a failing point (default 1)")
     parser.add_argument("--wandb", action="store_true", help="create wandb sweeps (one per group) instead of running")
@@ -62,7 +85,26 @@ def _parse_selection(extra: Sequence[str], parser: argparse.ArgumentParser) -> d
     return selection
 
 
-def _print_dry_run(sweep: Sweep, points: Sequence[Point], fit_command: Sequence[str]) -> None:
+def _estimate(points: Sequence[Point], configs: dict, fit_command: Sequence[str], workers: int):
+    """The points' estimates (``sphere_study.cost``, imported only here), or None with the reason."""
+    if not configs:
+        return None, f"no estimate: the points run ${FIT_COMMAND_ENV}, which the sweep does not parse"
+    from ..cost import estimate_fits
+
+    # The environment the first worker's fit gets: its threads and GPU are what the calibration runs with.
+    env = worker_env(0, workers, _visible_gpus(None), _cpu_count(), os.environ)
+    fits = [(p.label, point_fit_args(p, fit_command), configs[p.label]) for p in points]
+    return estimate_fits(fits, env=env, preexec_fn=functools.partial(die_with_parent, os.getpid())), None
+
+
+def _print_dry_run(
+    sweep: Sweep,
+    points: Sequence[Point],
+    fit_command: Sequence[str],
+    estimates=None,
+    workers: int = 1,
+    note: str | None = None,
+) -> None:
     statuses = [point_status(point) for point in points]
     counts = {s: statuses.count(s) for s in ("done", "pending", "stale")}
     print(
@@ -73,6 +115,17 @@ def _print_dry_run(sweep: Sweep, points: Sequence[Point], fit_command: Sequence[
     for index, (point, status) in enumerate(zip(points, statuses, strict=True), start=1):
         print(f"[{index:>{width}}] {status:<7} {point.label}")
         print(f"{'':>{width + 3}}{shlex.join(point.command(fit_command))}")
+        if estimates is not None:
+            from ..cost import point_line
+
+            print(f"{'':>{width + 3}}{point_line(estimates[index - 1])}")
+    if estimates is not None:
+        from ..cost import summary_lines
+
+        for line in summary_lines(estimates, [status == "pending" for status in statuses], workers):
+            print(line)
+    elif note:
+        print(note)
 
 
 def sweep_main(argv: Sequence[str] | None = None) -> int:
@@ -96,7 +149,7 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
         points = select_points(sweep.points(), args.group, selection)
         if args.wandb and (args.group or selection):
             raise SweepError("--wandb turns the whole sweep into wandb sweeps: drop --group and point selections")
-        invalid = check_point_commands(points, default_fit_command())
+        configs, invalid = resolve_point_commands(points, default_fit_command())
         if invalid:
             shown = "\n".join(f"  {label}: {error}" for label, error in list(invalid.items())[:10])
             more = f"\n  ... and {len(invalid) - 10} more" if len(invalid) > 10 else ""
@@ -105,7 +158,14 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
                 f"{shown}{more}"
             )
         if args.dry_run:
-            _print_dry_run(sweep, points, default_fit_command())
+            estimates, note = None, None
+            if not args.no_estimate:
+                try:
+                    estimates, note = _estimate(points, configs, default_fit_command(), args.workers)
+                except KeyboardInterrupt:
+                    print("sphere-study sweep: estimate interrupted (--no-estimate skips it)", file=sys.stderr)
+                    return 130
+            _print_dry_run(sweep, points, default_fit_command(), estimates, args.workers, note)
             if args.wandb:
                 for group, config in wandb_sweep_configs(sweep).items():
                     print(f"# wandb sweep of group {group}\n{yaml.safe_dump(config, sort_keys=False)}")

@@ -42,20 +42,39 @@ def default_fit_command() -> list[str]:
     return [sys.executable, "-m", "sphere_study", "fit"]
 
 
-def check_point_commands(points: Sequence[Point], fit_command: Sequence[str]) -> dict[str, str]:
-    r"""``{point label: error}`` for every point whose fit command line would not parse (nothing is run).
+def _is_default_fit_command(fit_command: Sequence[str]) -> bool:
+    return list(fit_command) == [sys.executable, "-m", "sphere_study", "fit"]
 
-    Only the default fit command (``python -m sphere_study fit``) is checked, with the fit's own parser: a base
-    config that is missing or not a mapping, a misspelled key, a value of the wrong type. Another command (a
-    ``$SPHERE_STUDY_FIT_COMMAND``) is the user's own and is not parsed.
+
+def point_fit_args(point: Point, fit_command: Sequence[str]) -> list[str]:
+    """The point's arguments after ``fit``: what ``sphere-study fit`` parses for it."""
+    return point.command(fit_command)[len(fit_command) :]
+
+
+def resolve_point_commands(
+    points: Sequence[Point], fit_command: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    r"""``({label: resolved fit config}, {label: error})``: every point's command line parsed by the fit's parser.
+
+    Only the default fit command (``python -m sphere_study fit``) is parsed: a base config that is missing or not a
+    mapping, a misspelled key, a value of the wrong type is an error; otherwise the point gets its resolved config
+    (every default filled in: what the fit will run). Another command (a ``$SPHERE_STUDY_FIT_COMMAND``) is the
+    user's own and is not parsed: both mappings are empty.
     """
-    prefix = [sys.executable, "-m", "sphere_study", "fit"]
-    if list(fit_command) != prefix or not points:
-        return {}
-    from .._lightning_cli import check_fit_commands
+    if not _is_default_fit_command(fit_command) or not points:
+        return {}, {}
+    from .._lightning_cli import resolve_fit_commands
 
-    errors = check_fit_commands([point.command(fit_command)[len(prefix) :] for point in points])
-    return {point.label: error for point, error in zip(points, errors, strict=True) if error is not None}
+    resolved = resolve_fit_commands([point_fit_args(point, fit_command) for point in points])
+    configs = {point.label: config for point, (config, error) in zip(points, resolved, strict=True) if error is None}
+    errors = {point.label: error for point, (_, error) in zip(points, resolved, strict=True) if error is not None}
+    return configs, errors
+
+
+def check_point_commands(points: Sequence[Point], fit_command: Sequence[str]) -> dict[str, str]:
+    r"""``{point label: error}`` for every point whose fit command line would not parse (nothing is run); see
+    :func:`resolve_point_commands`."""
+    return resolve_point_commands(points, fit_command)[1]
 
 
 def point_status(point: Point) -> str:

@@ -61,6 +61,9 @@ def test_fit_leaves_results_wandb_and_csv(tiny, tmp_path):
         assert key in results["metrics"], key
     assert results["data"]["source"] == "digits" and results["data"]["num_train_samples"] == 48
     assert results["config"]["data"]["bandwidth"] == 6 and results["seed"] == 0
+    # the fit's time and steps (what sphere_study.cost estimates): 48 samples in batches of 16, one epoch
+    compute = results["compute"]
+    assert compute["optimizer_steps"] == 3 and 0 < compute["fit_wall_time_s"] < results["wall_time_s"]
     assert list((run / "wandb").glob("offline-run-*")), "an offline wandb run"
     assert list(run.glob("logs/version_*/metrics.csv")) and list(run.glob("logs/version_*/config.yaml"))
     assert (run / "checkpoints" / "last.ckpt").exists()

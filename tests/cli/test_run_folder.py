@@ -257,6 +257,39 @@ def test_network_keys_can_be_set_by_dotted_flag(tiny, tmp_path):
     assert "--model.init_args.network.init_args.KEY VALUE" in error
 
 
+def test_resolved_fit_config_is_what_the_fit_builds(tiny, tmp_path):
+    """The cost estimate reads the resolved config and builds the task from it: network flags merged, defaults filled
+    in, the data's class count linked into the network; a bad command gives its error, not a config."""
+    from sphere_study._lightning_cli import instantiate_fit_command, resolve_fit_commands
+
+    args = ["--config", str(tiny), "--model.init_args.network.init_args.bandwidths", "[5,3]"]
+    args += ["--data.augment", "2", "--data.rotate_train", "true"]
+    (config, error), (bad, bad_error) = resolve_fit_commands([args, ["--config", str(tiny), "--data.augmnt", "2"]])
+    assert error is None and bad is None and "data.augmnt" in bad_error
+    assert config.model.init_args.network["init_args"]["bandwidths"] == [5, 3]
+    assert (config.data.augment, config.data.batch_size, config.trainer.max_epochs) == (2, 16, 1)
+    assert config.trainer.limit_train_batches is None and config.test_after_fit is True  # defaults filled in
+    # one parser serves every command (a sweep parses hundreds): the same configs and errors as one parser each
+    commands = [
+        ["--config", str(tiny), "--data.augmnt", "2"],
+        args,
+        ["--config", str(tiny), "--model.init_args.network", "cnn_cls_114k"],
+        ["--config", str(tmp_path / "missing.yaml")],
+        ["--config", str(tiny)],
+    ]
+    shared = resolve_fit_commands(commands)
+    alone = [resolve_fit_commands([command])[0] for command in commands]
+    assert [error for _, error in shared] == [error for _, error in alone]
+    assert [c and c.as_dict() for c, _ in shared] == [c and c.as_dict() for c, _ in alone]
+    assert shared[2][0].model.init_args.network == "cnn_cls_114k" and isinstance(
+        shared[4][0].model.init_args.network, dict
+    )
+
+    task, datamodule = instantiate_fit_command(args)
+    assert task.network.features[0].b_out == 5 and task.network.num_classes == datamodule.num_classes == 10
+    assert datamodule.augment == 2 and not (tmp_path / "run").exists(), "building writes no run folder"
+
+
 # 16. the top-level help ---
 
 

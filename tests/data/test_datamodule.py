@@ -345,3 +345,28 @@ def test_training_never_yields_a_batch_of_one(isolated_cache, train_size, augmen
     kept = small(train_size=train_size + 1, augment=1, batch_size=batch_size)  # other remainders keep every sample
     kept.setup("fit")
     assert sum(len(y) for _, y in kept.train_dataloader()) == len(kept.train_dataset)
+
+
+@pytest.mark.parametrize(
+    "num_samples, batch_size, train, expected",
+    [(64, 32, True, 2), (65, 32, True, 2), (65, 32, False, 3), (66, 32, True, 3), (1, 32, True, 1), (7, 1, True, 7)],
+)
+def test_num_batches_states_the_loaders_rule(num_samples, batch_size, train, expected):
+    from sphere_study.data import drops_last_batch, num_batches
+
+    assert num_batches(num_samples, batch_size, train) == expected
+    assert drops_last_batch(num_samples, batch_size, train) == (train and num_samples % batch_size == 1 < num_samples)
+
+
+@pytest.mark.parametrize("train_size, augment, batch_size", [(33, 1, 8), (32, 1, 8), (11, 3, 16), (20, "online", 8)])
+def test_num_batches_equals_the_loaders_length(isolated_cache, train_size, augment, batch_size):
+    # The cost estimate counts steps with num_batches: it must be what the loaders actually yield.
+    from sphere_study.data import num_batches
+    from sphere_study.results import num_train_samples
+
+    dm = small(train_size=train_size, augment=augment, batch_size=batch_size, rotate_train=augment != 1)
+    dm.setup("fit")
+    n = num_train_samples(train_size, augment)
+    assert len(dm.train_dataset) == n
+    assert len(list(dm.train_dataloader())) == num_batches(n, batch_size, train=True)
+    assert len(list(dm.val_dataloader())) == num_batches(len(dm.val_dataset), batch_size, train=False)

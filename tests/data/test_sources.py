@@ -123,3 +123,39 @@ def test_subsets_keep_provenance(digits):
     assert subset.index.tolist() == [5, 2, 9]
     assert torch.equal(subset.images[1], digits.images[2]) and subset.labels[2] == digits.labels[9]
     assert subset.fingerprint() != digits.subset(np.array([5, 2, 8])).fingerprint()
+
+
+@pytest.mark.parametrize("val_size, test_size", [(None, None), (100, None), (None, 300), (50, 60)])
+def test_split_sizes_match_the_splits_of_the_digits(val_size, test_size):
+    from sphere_study.data import split_sizes
+
+    splits = split_source("digits", val_size=val_size, test_size=test_size)
+    assert split_sizes("digits", val_size=val_size, test_size=test_size) == (
+        len(splits.train),
+        len(splits.val),
+        len(splits.test),
+    )
+
+
+@pytest.mark.parametrize("val_size, test_size", [(None, None), (500, 1500)])
+def test_split_sizes_match_the_t10k_split_of_real_mnist(mnist_dir, val_size, test_size):
+    from sphere_study.data import split_sizes
+
+    splits = split_source(
+        "mnist", mnist_dir, val_size=val_size, test_size=test_size, split_test_set=True, download=False, progress=False
+    )
+    sizes = split_sizes("mnist", val_size=val_size, test_size=test_size, split_test_set=True)
+    assert sizes == (len(splits.train), len(splits.val), len(splits.test))
+
+
+def test_split_sizes_of_the_official_layout_and_their_errors():
+    from sphere_study.data import split_sizes
+
+    assert split_sizes("mnist") == (54_000, 6_000, 10_000)
+    assert split_sizes("fashion_mnist", val_size=1000, test_size=2000) == (59_000, 1_000, 2_000)
+    with pytest.raises(ValueError, match="val_size=60000 leaves none of the 60000 training images"):
+        split_sizes("mnist", val_size=60_000)
+    with pytest.raises(ValueError, match="test_size=20000 exceeds the 10000 images"):
+        split_sizes("mnist", test_size=20_000)
+    with pytest.raises(ValueError, match="split_test_set=True applies to mnist and fashion_mnist"):
+        split_sizes("digits", split_test_set=True)
