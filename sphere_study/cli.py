@@ -44,7 +44,7 @@ subcommands:
 the three journeys:
   one run      sphere-study fit --config configs/quick.yaml
                sphere-study fit --config configs/quick.yaml --ckpt_path last      (resume it after an interruption)
-  a study      sphere-study sweep --config configs/sweeps/quick.yaml --dry-run    (list the points first)
+  a study      sphere-study sweep --config configs/sweeps/quick.yaml --dry-run    (the points and their cost first)
                sphere-study sweep --config configs/sweeps/quick.yaml
   the figures  sphere-study plot runs/sweeps/quick --out runs/sweeps/quick/plots
 
