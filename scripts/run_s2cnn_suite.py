@@ -13,7 +13,8 @@ are. Per item:
   and ``model_original.py`` at b = 128, the molecules ``S2CNNRegressor``): built from the example files under one seed,
   parameter count, output shape, loss, one Adam step, loss again. The original saves its ``state_dict`` and batch;
   the drop-in loads that ``state_dict`` with ``strict=True`` and reports the relative difference of its outputs and
-  of the loss after the step (which also compares the gradients).
+  of the gradients (all parameters, relative 2-norm) and of the loss after the step (a weak check: Adam's first step
+  is about lr * sign(gradient), so it magnifies rounding in near-zero gradients).
 
     python scripts/run_s2cnn_suite.py --s2cnn-src /path/to/s2cnn --out scripts/results/s2cnn_suite.json
 """
@@ -155,6 +156,7 @@ def run_models(src: Path, role: str, store: Path) -> dict:
             loss = loss_fn(out, target)
             optimizer.zero_grad()
             loss.backward()
+            grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
             optimizer.step()
             with torch.no_grad():
                 loss_after = float(loss_fn(model(*inputs), target))
@@ -166,12 +168,22 @@ def run_models(src: Path, role: str, store: Path) -> dict:
                 loss_after_step=loss_after,
             )
             if role == "original":
-                torch.save(dict(inputs=inputs, target=target, state_dict=state, output=out.detach(), **row), path)
+                torch.save(
+                    dict(inputs=inputs, target=target, state_dict=state, output=out.detach(), grads=grads, **row), path
+                )
             else:
                 ref = torch.load(path, weights_only=True)
                 row["relative_output_error"] = float(
                     (out.detach() - ref["output"]).abs().max() / ref["output"].abs().max()
                 )
+                # The gradients themselves: the loss after one Adam step is a weak check of them, because Adam's
+                # first step is about lr * sign(gradient) and so amplifies rounding in gradients that are ~0.
+                names = sorted(ref["grads"])
+                if sorted(grads) != names:
+                    raise AssertionError(f"gradients of other parameters: {sorted(set(grads) ^ set(names))}")
+                diff = torch.cat([(grads[n] - ref["grads"][n]).reshape(-1) for n in names])
+                norm = torch.cat([ref["grads"][n].reshape(-1) for n in names])
+                row["relative_gradient_error"] = float(diff.norm() / norm.norm())
                 row["relative_loss_after_step_error"] = abs(loss_after - ref["loss_after_step"]) / abs(
                     ref["loss_after_step"]
                 )
