@@ -214,3 +214,24 @@ def test_shipped_sweep_files_load_and_expand(name, num_points, groups, monkeypat
     # the equivariant model trains on unrotated data, the planar CNNs on rotated data
     for point in points:
         assert point.overrides["data.rotate_train"] is (not point.group.startswith("s2cnn"))
+
+
+@pytest.mark.parametrize(
+    ("name", "num_points", "budget"),
+    [("mnist_t10k_classification", 84, 8), ("mnist_t10k_segmentation", 63, 4)],
+)
+def test_real_mnist_study_points_share_one_training_budget_per_N(name, num_points, budget, monkeypatch):
+    """The study's design: at every N each point sees budget × N training samples (A × epochs × the fraction of
+    batches it trains on), so A changes only how many distinct rotations the same steps draw from."""
+    monkeypatch.chdir(REPO)
+    points = load_sweep(REPO / "configs" / "sweeps" / f"{name}.yaml").points()
+    assert len(points) == num_points
+    assert {p.group for p in points} == {"s2cnn", "cnn_online"} | {f"cnn_A{a}" for a in (1, 2, 4, 8, 16)}
+    assert {p.overrides["seed_everything"] for p in points} == {0, 1, 2}
+    for point in points:
+        o = point.overrides
+        copies = 1 if o["data.augment"] == "online" else o["data.augment"]
+        seen = copies * o["trainer.max_epochs"] * o.get("trainer.limit_train_batches", 1.0)
+        assert seen == budget, (point.label, seen)
+        assert o["data.rotate_test"] == "both" and o["data.split_test_set"] is True
+        assert o["data.rotate_train"] is (point.group != "s2cnn")
