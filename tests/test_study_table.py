@@ -19,18 +19,30 @@ def study_table():
 
 def _row(family, augment, n, rotated, unrotated, seeds=3, std=0.01):
     return {
-        "family": family, "model": f"{family}_net", "num_parameters": "1000", "train_size": str(n),
-        "augment": augment, "rotate_train": "false" if family == "s2cnn" else "true", "n": str(seeds),
-        "test/rotated/acc_mean": str(rotated), "test/rotated/acc_std": str(std),
-        "test/unrotated/acc_mean": str(unrotated), "test/unrotated/acc_std": str(std),
-        "optimizer_steps_mean": "100", "fit_wall_time_s_mean": "12.5", "train_flops_mean": "3e12",
+        "family": family,
+        "model": f"{family}_net",
+        "num_parameters": "1000",
+        "train_size": str(n),
+        "augment": augment,
+        "rotate_train": "false" if family == "s2cnn" else "true",
+        "n": str(seeds),
+        "test/rotated/acc_mean": str(rotated),
+        "test/rotated/acc_std": str(std),
+        "test/unrotated/acc_mean": str(unrotated),
+        "test/unrotated/acc_std": str(std),
+        "optimizer_steps_mean": "100",
+        "fit_wall_time_s_mean": "12.5",
+        "train_flops_mean": "3e12",
     }
 
 
 ROWS = [
-    _row("s2cnn", "1", 100, 0.50, 0.51), _row("s2cnn", "1", 1000, 0.80, 0.80),
-    _row("cnn", "1", 100, 0.20, 0.30), _row("cnn", "1", 1000, 0.40, 0.50),
-    _row("cnn", "online", 100, 0.25, 0.28), _row("cnn", "online", 1000, 0.45, 0.47, seeds=2),
+    _row("s2cnn", "1", 100, 0.50, 0.51),
+    _row("s2cnn", "1", 1000, 0.80, 0.80),
+    _row("cnn", "1", 100, 0.20, 0.30),
+    _row("cnn", "1", 1000, 0.40, 0.50),
+    _row("cnn", "online", 100, 0.25, 0.28),
+    _row("cnn", "online", 1000, 0.45, 0.47, seeds=2),
 ]
 
 
