@@ -113,6 +113,11 @@ class CNNSegmenter(nn.Module):
         Stride :math:`s_i` of each encoder layer (and of its mirrored decoder layer).
     use_skips : bool
         Add the max-pool/upsample + 1×1 convolution skips.
+    batch_norm : bool
+        ``BatchNorm2d`` before every hidden ReLU (after the skip is added), not before the logits. Off in Gerken et
+        al.'s presets; on in the b = 16 study's ``cnn_b16`` recipe, where without it the CNN predicts background
+        everywhere (mIoU over digits 0.000 after 1,000 steps at three learning rates), as the reduced S2CNN carries
+        SO3BatchNorm. Adds :math:`2(\sum_i f_i + \sum_{i<L-1} f_i)` parameters.
 
     Raises
     ------
@@ -143,6 +148,7 @@ class CNNSegmenter(nn.Module):
         kernel_sizes: Sequence[int] = (5, 3, 9, 7, 3),
         strides: Sequence[int] = (1, 1, 1, 1, 2),
         use_skips: bool = True,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
         self.bandwidth = _positive_int(bandwidth, "bandwidth")
@@ -150,6 +156,7 @@ class CNNSegmenter(nn.Module):
         self.num_classes = _positive_int(num_classes, "num_classes")
         self.features, self.kernel_sizes, self.strides = _check_stack(features, kernel_sizes, strides)
         self.use_skips = bool(use_skips)
+        self.batch_norm = bool(batch_norm)
         paddings = (0,) * len(self.features)
         self.feature_map_sizes = _feature_map_sizes(
             type(self).__name__, self.bandwidth, self.kernel_sizes, self.strides, paddings
@@ -190,27 +197,31 @@ class CNNSegmenter(nn.Module):
         else:
             self.encoder_skips = None
             self.decoder_skips = None
+        # Normalisation before each hidden ReLU (the output layer's logits are left alone).
+        norm = (lambda c: nn.BatchNorm2d(c)) if self.batch_norm else (lambda c: nn.Identity())  # noqa: E731
+        self.encoder_norms = nn.ModuleList(norm(f) for f in fs)
+        self.decoder_norms = nn.ModuleList(norm(fs[i - 1]) for i in mirrored)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r"""Per-pixel logits ``[B, num_classes, 2b, 2b]`` of images ``x`` ``[B, in_channels, 2b, 2b]``."""
         check_s2_image(x, bandwidth=self.bandwidth, in_channels=self.in_channels, what=f"{type(self).__name__} input")
-        h = F.relu(self.encoder[0](x))
+        h = F.relu(self.encoder_norms[0](self.encoder[0](x)))
         for i, layer in enumerate(self.encoder[1:]):
             y = layer(h)
             if self.encoder_skips is not None:
                 y = y + self.encoder_skips[i](h)
-            h = F.relu(y)
+            h = F.relu(self.encoder_norms[i + 1](y))
         for j, layer in enumerate(self.decoder):
             y = layer(h)
             if self.decoder_skips is not None:
                 y = y + self.decoder_skips[j](h)
-            h = F.relu(y)
+            h = F.relu(self.decoder_norms[j](y))
         return self.output_layer(h)
 
     def extra_repr(self) -> str:
         return (
             f"bandwidth={self.bandwidth}, in_channels={self.in_channels}, num_classes={self.num_classes}, "
-            f"use_skips={self.use_skips}, feature_map_sizes={self.feature_map_sizes}"
+            f"use_skips={self.use_skips}, batch_norm={self.batch_norm}, feature_map_sizes={self.feature_map_sizes}"
         )
 
 
@@ -408,13 +419,18 @@ def _output_padding(size_in: int, size_out: int, kernel_size: int, stride: int) 
 def _register_segmenter_preset(name: str) -> None:
     features, kernel_sizes, strides, num_params = SEGMENTER_PRESETS[name]
 
-    def build(bandwidth: int = 50, in_channels: int = 1, num_classes: int = 11) -> CNNSegmenter:
-        return CNNSegmenter(bandwidth, in_channels, num_classes, features, kernel_sizes, strides, use_skips=True)
+    def build(
+        bandwidth: int = 50, in_channels: int = 1, num_classes: int = 11, batch_norm: bool = False
+    ) -> CNNSegmenter:
+        return CNNSegmenter(
+            bandwidth, in_channels, num_classes, features, kernel_sizes, strides, use_skips=True, batch_norm=batch_norm
+        )
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = (
         f"CNNSegmenter of Gerken et al., {num_params:,} parameters: features {' '.join(map(str, features))}, "
-        f"kernels {' '.join(map(str, kernel_sizes))}, strides {' '.join(map(str, strides))}, skips."
+        f"kernels {' '.join(map(str, kernel_sizes))}, strides {' '.join(map(str, strides))}, skips "
+        "(batch_norm=True adds BatchNorm2d before each hidden ReLU)."
     )
     register_model(name, build)
 

@@ -34,13 +34,14 @@ SEGMENTER_NAMES = sorted(SEGMENTER_PRESETS)
 CLASSIFIER_NAMES = sorted(CLASSIFIER_PRESETS)
 
 
-def segmenter_param_formula(in_channels, num_classes, features, kernel_sizes, use_skips):
-    r"""The count stated in the CNNSegmenter docstring."""
+def segmenter_param_formula(in_channels, num_classes, features, kernel_sizes, use_skips, batch_norm=False):
+    r"""The count stated in the CNNSegmenter docstring (batch norm: 2 per channel of every hidden layer)."""
     skip = int(use_skips)
     total = kernel_sizes[0] ** 2 * in_channels * features[0] + features[0]
     for i in range(1, len(features)):
         total += (2 * kernel_sizes[i] ** 2 + 2 * skip) * features[i - 1] * features[i]
         total += (1 + skip) * (features[i] + features[i - 1])
+    total += int(batch_norm) * 2 * (sum(features) + sum(features[:-1]))
     return total + kernel_sizes[0] ** 2 * features[0] * num_classes + num_classes
 
 
@@ -85,14 +86,34 @@ def test_preset_parameter_count_is_the_documented_one(name, exact):
     assert documented == exact
 
 
+@pytest.mark.parametrize("batch_norm", [False, True])
 @pytest.mark.parametrize("use_skips", [True, False])
 @pytest.mark.parametrize(("in_channels", "num_classes"), [(1, 11), (3, 4)])
 @pytest.mark.parametrize("name", SEGMENTER_NAMES)
-def test_segmenter_parameter_formula(name, use_skips, in_channels, num_classes):
+def test_segmenter_parameter_formula(name, use_skips, in_channels, num_classes, batch_norm):
     features, kernel_sizes, strides, _ = SEGMENTER_PRESETS[name]
-    model = CNNSegmenter(50, in_channels, num_classes, features, kernel_sizes, strides, use_skips=use_skips)
-    expected = segmenter_param_formula(in_channels, num_classes, features, kernel_sizes, use_skips)
+    model = CNNSegmenter(
+        50, in_channels, num_classes, features, kernel_sizes, strides, use_skips=use_skips, batch_norm=batch_norm
+    )
+    expected = segmenter_param_formula(in_channels, num_classes, features, kernel_sizes, use_skips, batch_norm)
     assert count_parameters(model) == expected
+
+
+def test_segmenter_batch_norm_through_the_preset_and_in_eval_mode():
+    """``batch_norm=True`` reaches the preset, adds BatchNorm2d layers, and in eval mode a sample's logits do not
+    depend on the rest of its batch (running statistics, not the batch's)."""
+    plain = build_model("cnn_seg_120k", bandwidth=16)
+    model = build_model({"name": "cnn_seg_120k", "init_args": {"bandwidth": 16, "batch_norm": True}})
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 2 * len(model.features) - 1
+    assert count_parameters(model) == 120_529 and count_parameters(plain) == 120_077
+    torch.manual_seed(0)
+    x = torch.randn(4, 1, 32, 32)
+    model.train()
+    model(x)  # one update of the running statistics
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[:1], model(x[:1]), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("batch_norm", [True, False])
@@ -194,9 +215,10 @@ def _fit_steps(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, st
     return losses[0], losses[-1]
 
 
-def test_segmenter_trains_on_a_tiny_batch():
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_segmenter_trains_on_a_tiny_batch(batch_norm):
     torch.manual_seed(0)
-    model = build_model("cnn_seg_218k", bandwidth=16)
+    model = build_model({"name": "cnn_seg_218k", "init_args": {"bandwidth": 16, "batch_norm": batch_norm}})
     inputs = torch.randn(2, 1, 32, 32)
     targets = (inputs[:, 0] > 0.5).long() * 3  # a learnable per-pixel rule: class 3 where the input is bright
     first, last = _fit_steps(model, inputs, targets, steps=15)
