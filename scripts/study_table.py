@@ -4,7 +4,8 @@ Reads ``aggregate.csv`` as ``sphere-study plot`` writes it (one row per setting,
 Markdown: the metric on rotated and on unrotated test spheres per model/augmentation (rows) and training-set size N
 (columns), mean ± std over the seeds (the seed count in brackets where a setting has fewer than the most); the
 S2CNN's lead over the best CNN at each N (the difference of the means, ± the root sum of the two variances); and the
-training compute of each row at the largest N (fit wall time and training FLOPs, means over seeds).
+training compute of each row at the largest N (fit wall time and training FLOPs, means over seeds); and the total
+compute of all points (fit wall time and FLOPs summed over points).
 
     python scripts/study_table.py docs/results/mnist_t10k/classification --metric acc
     python scripts/study_table.py docs/results/mnist_t10k/segmentation --metric miou_fg --out table.md
@@ -96,7 +97,19 @@ def study_tables(rows: list[dict], metric: str) -> str:
             continue
         steps, wall, flops = (_float(r[f"{c}_mean"]) for c in ("optimizer_steps", "fit_wall_time_s", "train_flops"))
         out.append(f"| {label} | {steps:,.0f} | {wall:,.0f} | {flops:.2e} |")
+    out += ["", _totals(rows)]
     return "\n".join(out) + "\n"
+
+
+def _totals(rows: list[dict]) -> str:
+    """One line: the points and the training compute of the whole study (sums over settings of mean × seeds)."""
+    points = sum(int(r["n"]) for r in rows)
+    wall = sum(_float(r["fit_wall_time_s_mean"]) * int(r["n"]) for r in rows)
+    flops = sum(_float(r["train_flops_mean"]) * int(r["n"]) for r in rows)
+    return (
+        f"Total: {points} points, {wall / 3600:.2f} h of fit wall time summed over points (one CPU thread each "
+        f"unless the device says otherwise), {flops:.2e} training FLOPs."
+    )
 
 
 def main(argv=None) -> int:

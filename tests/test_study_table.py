@@ -57,6 +57,9 @@ def test_tables_lead_and_seed_counts(study_table):
     # the lead over the best CNN at each N: difference of means ± root sum of variances
     assert "| 100 | online | +0.250 ± 0.014 |" in lines
     assert "| 1,000 | online | +0.350 ± 0.014 |" in lines
+    # the study's total: 17 points (3 seeds each but one setting with 2), 17 x 12.5 s, 17 x 3e12 FLOPs
+    assert "Total: 17 points, 0.06 h of fit wall time summed over points" in text
+    assert "5.10e+13 training FLOPs." in text
 
 
 def test_main_reads_aggregate_and_names_a_missing_metric(study_table, tmp_path, capsys):
