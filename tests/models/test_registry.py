@@ -208,7 +208,7 @@ def test_unknown_override_names_it_and_the_accepted_ones():
         build_model("cnn_seg_218k", bandwith=30)
     message = str(info.value)
     assert "'cnn_seg_218k' does not take argument(s) ['bandwith']" in message
-    assert "['bandwidth', 'in_channels', 'num_classes']" in message
+    assert "['bandwidth', 'in_channels', 'num_classes', 'batch_norm']" in message
 
 
 def test_fixed_architecture_presets_do_not_accept_architecture_overrides():
