@@ -10,7 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WANDB_MODE="${WANDB_MODE:-offline}"
-if command -v sphere-study >/dev/null 2>&1; then cli=(sphere-study); else cli=(python -m sphere_study); fi
+# The project's virtual environment (README's set-up) if there is one, else whatever is on PATH.
+if [ -x .venv/bin/sphere-study ]; then cli=(.venv/bin/sphere-study)
+elif command -v sphere-study >/dev/null 2>&1; then cli=(sphere-study)
+else cli=(python3 -m sphere_study); fi
 
 start=$(date +%s)
 status=0
