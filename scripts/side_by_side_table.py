@@ -35,10 +35,12 @@ def side_by_side(original: Path, ours: Path) -> str:
     low = [min(c[e] for c in theirs.values()) for e in range(epochs)]
     high = [max(c[e] for c in theirs.values()) for e in range(epochs)]
     mean = [statistics.fmean(c[e] for c in mine.values()) for e in range(epochs)]
-    lines.append(f"| {impl_a}, range over seeds | | " + " | ".join(f"{a:.4f}–{b:.4f}" for a, b in zip(low, high)) + " |")
+    ranges = " | ".join(f"{a:.4f}–{b:.4f}" for a, b in zip(low, high, strict=True))
+    lines.append(f"| {impl_a}, range over seeds | | {ranges} |")
     lines.append(f"| {impl_b}, mean over seeds | | " + " | ".join(f"{m:.4f}" for m in mean) + " |")
-    inside = [a <= m <= b for a, m, b in zip(low, mean, high)]
-    lines.append(f"| mean of {impl_b} within the {impl_a}'s range | | " + " | ".join("yes" if i else "**no**" for i in inside) + " |")
+    inside = [a <= m <= b for a, m, b in zip(low, mean, high, strict=True)]
+    verdicts = " | ".join("yes" if i else "**no**" for i in inside)
+    lines.append(f"| mean of {impl_b} within the {impl_a}'s range | | {verdicts} |")
     paired = [s for s in theirs if s in mine]
     if paired:  # the same seed gives both the same initial weights and batches: compare run by run
         diff = [max(abs(mine[s][e] - theirs[s][e]) for s in paired) for e in range(epochs)]

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..harmonics import s2_equatorial_grid, s2_near_identity_grid, so3_equatorial_grid, so3_near_identity_grid
-from ..nn import S2Conv, SO3BatchNorm, SO3Conv, SO3Shortcut, SO3ToS2, so3_integrate
+from ..nn import S2Conv, SO3BatchNorm, SO3Conv, SO3Shortcut, SO3ToS2, set_transform_checkpointing, so3_integrate
 from ._interface import check_s2_image
 from ._registry import register_model
 
@@ -93,6 +93,9 @@ class S2CNNClassifier(nn.Module):
         The default is the original s2cnn's effective scale, so that this network (``s2cnn_cls_cohen``) trains like
         Cohen et al.'s: side by side on identical data and steps, the He rule learned about 0.1 accuracy slower over
         the first 5 epochs (``scripts/compare_s2cnn_training.py``). ``s2cnn_cls_deep`` uses ``"he"``.
+    recompute_transforms : recompute the layers' transforms in backward instead of storing their grid-sized
+        intermediates (:func:`~sphere_study.nn.set_transform_checkpointing`). Off by default: at b = 30 and batch 32
+        the stored intermediates are small (tens of MB), and the recomputation would cost a tenth of a step.
     """
 
     output_kind = "logits"
@@ -110,6 +113,7 @@ class S2CNNClassifier(nn.Module):
         head_batch_norm: bool = False,
         batch_norm: bool = False,
         init: str = "s2cnn",
+        recompute_transforms: bool = False,
     ):
         super().__init__()
         _check_lengths(features, bandwidths)
@@ -138,6 +142,7 @@ class S2CNNClassifier(nn.Module):
         head += [nn.BatchNorm1d(width)] if head_batch_norm else []
         head.append(nn.Linear(width, num_classes))
         self.head = nn.Sequential(*head)
+        set_transform_checkpointing(self, recompute_transforms)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_s2_image(x, bandwidth=self.bandwidth, in_channels=self.in_channels, what="S2CNNClassifier input")
@@ -160,6 +165,9 @@ class S2CNNSegmenter(nn.Module):
     per layer at this depth: measured at random init with this shape at b = 16 (bandlimits 14,12,9,7,9,12,14), the
     output RMS is 2e-4 with it and 0.28 with the He rule, whose activations stay between 0.2 and 0.5 (see
     :mod:`sphere_study.nn`).
+    ``recompute_transforms`` (on by default) recomputes each layer's transforms and spectral product in backward
+    instead of storing their intermediates (:func:`~sphere_study.nn.set_transform_checkpointing`): at b = 50 those
+    are grids of about 100 MB per layer and batch of 4.
     """
 
     output_kind = "s2_logits"
@@ -178,6 +186,7 @@ class S2CNNSegmenter(nn.Module):
         skips: bool = False,
         batch_norm: bool = False,
         init: str = "he",
+        recompute_transforms: bool = True,
     ):
         super().__init__()
         _check_lengths(features, bandwidths)
@@ -215,18 +224,22 @@ class S2CNNSegmenter(nn.Module):
         self.output_layer = SO3ToS2(
             features[-1], num_classes, bandwidths[-1], bandwidth, so3_grid(kernel_max_beta[-1] * math.pi), init=init
         )
+        set_transform_checkpointing(self, recompute_transforms)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_s2_image(x, bandwidth=self.bandwidth, in_channels=self.in_channels, what="S2CNNSegmenter input")
         x = torch.relu(self.input_layer(x))
-        for i, layer in enumerate(self.hidden_layers):
-            y = layer(x)
-            if self.norms is not None:
-                y = self.norms[i](y)
-            if self.skip_layers is not None:
-                y = y + self.skip_layers[i](x)
-            x = torch.relu(y)
+        for i in range(len(self.hidden_layers)):
+            x = torch.relu(self._hidden(i, x))  # no name holds the pre-ReLU grid: freed before the next layer
         return self.output_layer(x)
+
+    def _hidden(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        y = self.hidden_layers[i](x)
+        if self.norms is not None:
+            y = self.norms[i](y)
+        if self.skip_layers is not None:
+            y = y + self.skip_layers[i](x)
+        return y
 
 
 def _deep_so3_grid(max_beta: float) -> dict:

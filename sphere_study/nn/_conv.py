@@ -64,6 +64,7 @@ from ..harmonics import (
 from ..harmonics._azimuthal import analysis_entries, synthesis_entries
 from ..harmonics._products import entry_product
 from ..harmonics._validation import check_bandwidth
+from ..harmonics._wigner import entry_layout
 
 __all__ = [
     "INIT_RULES",
@@ -131,11 +132,13 @@ def _call(fn, *args):
 
 
 def set_transform_checkpointing(module: nn.Module, enabled: bool) -> nn.Module:
-    """Turn the recomputation of transforms in backward on or off for every correlation layer in ``module``.
+    """Turn the recomputation in backward on or off for every correlation layer in ``module``.
 
-    On (the default), a layer keeps for backward only its input and its spectra, and recomputes the grid-sized
-    intermediates of its transforms: the 204k segmenter at batch 4 then grows the process by less than half as much,
-    for about a tenth more time (``scripts/benchmark_models.py``). Results are identical either way.
+    On (the layers' default), a layer keeps for backward only its input grid and its input spectrum, and recomputes
+    the grid-sized intermediates of its transforms and the operands of its spectral product (including the kernel's
+    spectrum, whose C_in * C_out columns often outnumber the input's B * C_in). The models choose: the segmenters
+    turn it on (the 204k segmenter at batch 4 stores about half as much), the classifiers off (small grids, and the
+    recomputation costs time; ``scripts/benchmark_models.py``). Results are identical either way.
     """
     for layer in module.modules():
         if isinstance(layer, _Correlation):
@@ -171,6 +174,9 @@ class _Correlation(nn.Module):
             self.weight = nn.Parameter(torch.empty(in_channels, out_channels, n_points).uniform_(-1, 1))
             self.scale = self._s2cnn_bandwidth_factor() / math.sqrt(in_channels * n_points)
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        # The block entry holding the output's degree-0 coefficient (spectral index 0), where the bias goes.
+        degree0 = int(entry_layout(self.output_space, self.bandwidth).gather_np[0])
+        self.register_buffer("_bias_entry", torch.tensor([degree0]), persistent=False)
 
     def _s2cnn_bandwidth_factor(self) -> float:
         """The bandwidth part of s2cnn's effective scale (module docstring), for layers with SO(3) input."""
@@ -196,14 +202,24 @@ class _Correlation(nn.Module):
         """Spectrum of the scaled kernel, ``[C_in, C_out, nspec]``."""
         return self.kernel_spectrum(self.scaled_kernel(dtype))
 
-    def _add_bias(self, y: torch.Tensor) -> torch.Tensor:
+    def _add_bias(self, entries: torch.Tensor, batch: int) -> torch.Tensor:
+        r"""Add the bias to the output's spectrum: a constant is its degree-0 coefficient, and the inverse transform
+        maps :math:`\hat y^0_{00} = c` to :math:`y \equiv c` (:math:`(2l+1)\,d^0_{00} = 1`). One entry per output
+        signal instead of a pass over the grid, and the bias's gradient is that entry's, not a sum over the grid."""
         if self.bias is None:
-            return y
-        return y + self.bias.to(y.dtype).view(1, -1, *([1] * (y.dim() - 2)))
+            return entries
+        bias = self.bias.to(entries.real.dtype).reshape(-1).repeat(batch)  # columns (batch, channel), channel inner
+        return entries.index_add(0, self._bias_entry, torch.complex(bias, torch.zeros_like(bias))[None])
 
-    #: Recompute the transforms in backward instead of storing their grid-sized intermediates (activation
-    #: checkpointing of the analysis and the synthesis of every layer; see :func:`set_transform_checkpointing`).
+    #: Recompute the transforms and the product in backward instead of storing their intermediates (activation
+    #: checkpointing of the analysis, the product and the synthesis; see :func:`set_transform_checkpointing`).
     checkpoint_transforms: bool = True
+
+    def _product(self, product: str, xe: torch.Tensor, batch: int) -> torch.Tensor:
+        """Input entries -> output entries: the kernel's spectrum (its entries have C_in * C_out columns, often more
+        than the input's B * C_in: recomputed in backward with the product rather than stored) times the input's."""
+        kernel = self.kernel_spectrum.entries(self.scaled_kernel(xe.real.dtype))  # [entries, C_in * C_out]
+        return entry_product(product, xe, kernel, self.bandwidth, batch)
 
     def _correlate(self, x: torch.Tensor, product: str) -> torch.Tensor:
         """The layer's map on a real input, through block entries (stored halves of Hermitian spectra, no flat
@@ -213,10 +229,8 @@ class _Correlation(nn.Module):
         recompute = self.checkpoint_transforms and torch.is_grad_enabled()
         run = functools.partial(checkpoint, use_reentrant=False, preserve_rng_state=False) if recompute else _call
         xe = run(analysis_entries, x, self.input_space, L)  # [entries, B * C_in]
-        kernel = self.kernel_spectrum.entries(self.scaled_kernel(x.dtype))  # [entries, C_in * C_out]
-        ze = entry_product(product, xe, kernel, L, batch)  # [entries out, B * C_out]
-        y = run(synthesis_entries, ze, self.output_space, L, self.b_out, (batch, self.out_channels))
-        return self._add_bias(y)
+        ze = self._add_bias(run(self._product, product, xe, batch), batch)  # [entries out, B * C_out]
+        return run(synthesis_entries, ze, self.output_space, L, self.b_out, (batch, self.out_channels))
 
 
 class S2Conv(_Correlation):

@@ -68,10 +68,12 @@ def test_s2cnn_count_equals_the_formulas(model):
 
 
 def test_checkpointing_adds_recomputed_transforms_to_the_backward_only():
-    """With transform checkpointing (the default) the backward recomputes part of the transforms: more than
-    without, at most every checkpointed transform again (torch stops recomputing early, so the exact share is
-    measured, not modelled)."""
-    model = S2CNNClassifier(bandwidth=6, in_channels=1, num_classes=10, features=[4, 6], bandwidths=[4, 3])
+    """With checkpointing (the segmenters' default, the classifiers' option) the backward recomputes part of the
+    transforms and the products: more than without, at most every checkpointed transform and product again (torch
+    stops recomputing early, so the exact share is measured, not modelled)."""
+    model = S2CNNClassifier(
+        bandwidth=6, in_channels=1, num_classes=10, features=[4, 6], bandwidths=[4, 3], recompute_transforms=True
+    )
     shape = (B, 1, 12, 12)
     with_checkpoints = count_training_flops(model, shape)
     set_transform_checkpointing(model, False)
@@ -82,7 +84,8 @@ def test_checkpointing_adds_recomputed_transforms_to_the_backward_only():
         fwd = correlation_flops(layer, B)["fwd"]
         analysis_fft = azimuthal_flops(layer.input_space, layer.b_in, layer.bandwidth, B * layer.in_channels)
         synthesis = fwd["fft"] - analysis_fft + fwd["wigner_synthesis"]
-        recomputable += synthesis + (analysis_fft + fwd["wigner_analysis"] if i > 0 else 0.0)
+        product = sum(v for k, v in fwd.items() if k.endswith("_mm") or k == "kernel_spectrum")
+        recomputable += synthesis + product + (analysis_fft + fwd["wigner_analysis"] if i > 0 else 0.0)
     assert with_checkpoints.forward == without.forward
     assert without.backward < with_checkpoints.backward <= without.backward + recomputable
 

@@ -28,13 +28,15 @@ def reference():
     return torch.load(FIXTURE)
 
 
+@pytest.mark.parametrize("recompute", [False, True], ids=["stored", "recomputed"])
 @pytest.mark.parametrize("name", list(CASES))
-def test_outputs_and_gradients_match_the_reference(reference, name, device, dtype):
+def test_outputs_and_gradients_match_the_reference(reference, name, recompute, device, dtype):
+    """Both ways of getting the backward (intermediates stored, or recomputed: set_transform_checkpointing)."""
     ref = reference[name]
     cls, kwargs = CASES[name]
-    model = cls(**kwargs).to(device=device, dtype=dtype).train()
+    model = cls(**kwargs, recompute_transforms=recompute).to(device=device, dtype=dtype).train()
     model.load_state_dict(ref["state"])  # copies into the model's dtype and device
-    x = ref["input"].to(device=device, dtype=dtype).requires_grad_(True)
+    x = ref["input"].to(device=device, dtype=dtype).clone().requires_grad_(True)  # fresh .grad per test
     y = model(x)
     loss_of(y).backward()
     tol = REL_TOL[dtype]

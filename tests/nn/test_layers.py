@@ -305,6 +305,8 @@ def test_cohen_layers_at_the_s2cnn_scale():
 def test_unknown_init_rule_is_named():
     with pytest.raises(ValueError, match="init must be one of"):
         S2Conv(1, 2, 8, 4, init="xavier")
+
+
 # Issue 12: inputs that are not tensors, and empty batches ------------------------------------------------------------
 
 
