@@ -20,8 +20,8 @@ What is counted, per executed op
 Counts are of what the ops execute on the code path that runs: the S2CNN layers compute their azimuthal DFTs as
 matrix products (:mod:`sphere_study.harmonics._azimuthal`: no ``torch.fft`` on that path, so those are counted as the
 matrix products they are, :func:`~sphere_study.harmonics.azimuthal_flops`), their Wigner steps include the zero
-padding of their block tables, and their backward recomputes the checkpointed transforms
-(:func:`~sphere_study.nn.set_transform_checkpointing`), which counts in the backward pass. ``torch.fft`` runs where a
+padding of their block tables, and their backward recomputes the checkpointed spectral products
+(:func:`~sphere_study.nn.set_product_recomputation`), which counts in the backward pass. ``torch.fft`` runs where a
 model calls :func:`~sphere_study.harmonics.s2_fft` and relatives (the s2cnn drop-in's transforms, for instance).
 
 The loss is a plain sum of the outputs: its gradient has the output's shape, so the backward pass executes the same

@@ -12,15 +12,17 @@ layer             maps                                       equivariance law
 ``SO3Shortcut``   SO(3) → SO(3), channels/bandwidth change   :math:`\Phi(L_Q f) = L_Q \Phi(f)`
 ``SO3BatchNorm``  SO(3) → SO(3), Haar statistics             :math:`\Phi(L_Q f) = L_Q \Phi(f)`
 ``so3_integrate`` ``[..., 2b, 2b, 2b]`` → ``[...]``          :math:`\int L_Q f = \int f`
+``MaskReLU``      pointwise ReLU, one-byte mask for backward  :math:`\Phi(L_Q f) = L_Q \Phi(f)`
 ================  =========================================  ============================================
 
 :func:`correlation_flops` gives the analytic FLOPs of a correlation layer's forward and backward pass per operation.
 """
 
-from ._conv import S2Conv, SO3Conv, SO3Shortcut, SO3ToS2, set_transform_checkpointing
+from ._conv import S2Conv, SO3Conv, SO3Shortcut, SO3ToS2, set_product_recomputation
 from ._flops import correlation_flops
 from ._integrate import s2_integrate, so3_integrate
 from ._norm import S2BatchNorm, SO3BatchNorm
+from ._relu import MaskReLU, mask_relu
 
 __all__ = [
     "S2Conv",
@@ -30,7 +32,9 @@ __all__ = [
     "S2BatchNorm",
     "SO3BatchNorm",
     "so3_integrate",
+    "MaskReLU",
+    "mask_relu",
     "s2_integrate",
-    "set_transform_checkpointing",
+    "set_product_recomputation",
     "correlation_flops",
 ]

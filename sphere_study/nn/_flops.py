@@ -19,9 +19,9 @@ without an input gradient (the first layer of a network: images need none) the i
 and the product computes only the kernel's gradient. The transforms are linear maps with constant tables, so each
 backward costs its forward.
 
-Not included: the recomputation of checkpointed transforms in the backward pass
-(:func:`~sphere_study.nn.set_transform_checkpointing`; how much of a transform torch recomputes depends on its
-early-stopping rule, so it is measured, not modelled: :func:`sphere_study.models.count_training_flops` counts it),
+Not included: the recomputation of checkpointed spectral products in the backward pass
+(:func:`~sphere_study.nn.set_product_recomputation`; how much torch recomputes depends on its early-stopping rule, so
+it is measured, not modelled: :func:`sphere_study.models.count_training_flops` counts it),
 bias and other elementwise work. These are the numbers that the profiler script (``scripts/_profile.py``) divides by
 time, and the reference against which the measured counts are tested.
 """

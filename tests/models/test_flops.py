@@ -9,7 +9,6 @@ from torch import nn
 
 from sphere_study.harmonics import (
     azimuthal_fft_flops,
-    azimuthal_flops,
     s2_fft,
     s2_mm,
     so3_fft,
@@ -18,13 +17,13 @@ from sphere_study.harmonics import (
     so3_nspec,
 )
 from sphere_study.models import CNNClassifier, S2CNNClassifier, S2CNNSegmenter, count_training_flops
-from sphere_study.nn import S2Conv, SO3Conv, SO3ToS2, correlation_flops, set_transform_checkpointing, so3_integrate
+from sphere_study.nn import S2Conv, SO3Conv, SO3ToS2, correlation_flops, set_product_recomputation, so3_integrate
 
 B = 5  # an odd batch: nothing may be counted per pair of signals
 
 
 def analytic_s2cnn_flops(model: nn.Module, batch: int) -> tuple[float, float]:
-    """Forward and backward flops of an S2CNN without transform checkpointing, from the formulas alone: the
+    """Forward and backward flops of an S2CNN without product recomputation, from the formulas alone: the
     correlation layers (:func:`correlation_flops`), the linear head (2·B·in·out forward; the weight's and the input's
     gradient backward) and the β quadrature of the Haar integral (a matrix-vector product, forward only: its
     backward is an outer product, elementwise)."""
@@ -58,7 +57,7 @@ def test_s2cnn_count_equals_the_formulas(model):
     """Without checkpointing, forward and backward equal the analytic formulas exactly: the azimuthal DFTs (which
     run as matrix products on this path: no torch.fft op runs), padded Wigner steps, complex products at 8 flops
     per multiply-add, kernel spectra, head."""
-    set_transform_checkpointing(model, False)
+    set_product_recomputation(model, False)
     flops = count_training_flops(model, (B, 1, 2 * model.bandwidth, 2 * model.bandwidth))
     forward, backward = analytic_s2cnn_flops(model, B)
     assert flops.forward == forward
@@ -67,27 +66,23 @@ def test_s2cnn_count_equals_the_formulas(model):
     assert not any("fft" in op for op in {**flops.forward_by_op, **flops.backward_by_op})
 
 
-def test_checkpointing_adds_recomputed_transforms_to_the_backward_only():
-    """With checkpointing (the segmenters' default, the classifiers' option) the backward recomputes part of the
-    transforms and the products: more than without, at most every checkpointed transform and product again (torch
-    stops recomputing early, so the exact share is measured, not modelled)."""
+def test_product_recomputation_adds_to_the_backward_only():
+    """With product recomputation (the segmenters' default, the classifiers' option) the backward recomputes part
+    of each layer's kernel spectrum and product: more than without, at most all of them again (torch stops
+    recomputing early, so the exact share is measured, not modelled)."""
     model = S2CNNClassifier(
-        bandwidth=6, in_channels=1, num_classes=10, features=[4, 6], bandwidths=[4, 3], recompute_transforms=True
+        bandwidth=6, in_channels=1, num_classes=10, features=[4, 6], bandwidths=[4, 3], recompute_products=True
     )
     shape = (B, 1, 12, 12)
-    with_checkpoints = count_training_flops(model, shape)
-    set_transform_checkpointing(model, False)
+    recomputing = count_training_flops(model, shape)
+    set_product_recomputation(model, False)
     without = count_training_flops(model, shape)
-    layers = [m for m in model.modules() if isinstance(m, (S2Conv, SO3Conv))]
     recomputable = 0.0
-    for i, layer in enumerate(layers):  # every layer's synthesis; the analysis of all but the first (no input grad)
+    for layer in (m for m in model.modules() if isinstance(m, (S2Conv, SO3Conv))):
         fwd = correlation_flops(layer, B)["fwd"]
-        analysis_fft = azimuthal_flops(layer.input_space, layer.b_in, layer.bandwidth, B * layer.in_channels)
-        synthesis = fwd["fft"] - analysis_fft + fwd["wigner_synthesis"]
-        product = sum(v for k, v in fwd.items() if k.endswith("_mm") or k == "kernel_spectrum")
-        recomputable += synthesis + product + (analysis_fft + fwd["wigner_analysis"] if i > 0 else 0.0)
-    assert with_checkpoints.forward == without.forward
-    assert without.backward < with_checkpoints.backward <= without.backward + recomputable
+        recomputable += sum(v for k, v in fwd.items() if k.endswith("_mm") or k == "kernel_spectrum")
+    assert recomputing.forward == without.forward
+    assert without.backward < recomputing.backward <= without.backward + recomputable
 
 
 class FFTS2CNN(nn.Module):

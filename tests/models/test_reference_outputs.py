@@ -31,10 +31,10 @@ def reference():
 @pytest.mark.parametrize("recompute", [False, True], ids=["stored", "recomputed"])
 @pytest.mark.parametrize("name", list(CASES))
 def test_outputs_and_gradients_match_the_reference(reference, name, recompute, device, dtype):
-    """Both ways of getting the backward (intermediates stored, or recomputed: set_transform_checkpointing)."""
+    """Both ways of getting the backward (product operands stored, or recomputed: set_product_recomputation)."""
     ref = reference[name]
     cls, kwargs = CASES[name]
-    model = cls(**kwargs, recompute_transforms=recompute).to(device=device, dtype=dtype).train()
+    model = cls(**kwargs, recompute_products=recompute).to(device=device, dtype=dtype).train()
     model.load_state_dict(ref["state"])  # copies into the model's dtype and device
     x = ref["input"].to(device=device, dtype=dtype).clone().requires_grad_(True)  # fresh .grad per test
     y = model(x)
