@@ -27,7 +27,6 @@ from torch import nn
 
 from ..harmonics import s2_equatorial_grid, s2_near_identity_grid, so3_equatorial_grid, so3_near_identity_grid
 from ..nn import (
-    MaskReLU,
     S2Conv,
     SO3BatchNorm,
     SO3Conv,
@@ -105,7 +104,8 @@ class S2CNNClassifier(nn.Module):
         the first 5 epochs (``scripts/compare_s2cnn_training.py``). ``s2cnn_cls_deep`` uses ``"he"``.
     recompute_products : recompute the layers' spectral products in backward instead of storing their operands
         (:func:`~sphere_study.nn.set_product_recomputation`). Off by default: at b = 30 the spectra are small, and
-        the recomputation would only cost time.
+        the recomputation would only cost time. For the same reason the ReLUs are ``torch.relu``, not the
+        segmenter's one-byte-mask :func:`~sphere_study.nn.mask_relu` (which is 7% slower per step here).
     """
 
     output_kind = "logits"
@@ -132,7 +132,7 @@ class S2CNNClassifier(nn.Module):
         layers: list[nn.Module] = [
             S2Conv(in_channels, features[0], bandwidth, bandwidths[0], kernel_grid("s2", s2_grid), init=init)
         ]
-        layers.append(MaskReLU())
+        layers.append(nn.ReLU())
         for i, grid in enumerate(grids):
             layers.append(
                 SO3Conv(
@@ -141,7 +141,7 @@ class S2CNNClassifier(nn.Module):
             )
             if batch_norm:
                 layers.append(SO3BatchNorm(features[i + 1]))
-            layers.append(MaskReLU())
+            layers.append(nn.ReLU())
         self.features = nn.Sequential(*layers)
         head: list[nn.Module] = []
         width = features[-1]
@@ -176,8 +176,9 @@ class S2CNNSegmenter(nn.Module):
     output RMS is 2e-4 with it and 0.28 with the He rule, whose activations stay between 0.2 and 0.5 (see
     :mod:`sphere_study.nn`).
     ``recompute_products`` (on by default) recomputes each layer's kernel spectrum and spectral product in backward
-    instead of storing their operands (:func:`~sphere_study.nn.set_product_recomputation`): for the 204k model at
-    batch 4 the peak memory growth falls from 1.23 to 1.01 GiB for 13% more time.
+    instead of storing their operands (:func:`~sphere_study.nn.set_product_recomputation`), and the ReLUs keep a
+    one-byte mask for backward (:func:`~sphere_study.nn.mask_relu`): with both, the 204k model at batch 4 grows the
+    process by 0.98 GiB instead of 1.46 (``scripts/benchmark_models.py --targets``).
     """
 
     output_kind = "s2_logits"
