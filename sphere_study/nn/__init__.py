@@ -12,7 +12,7 @@ layer             maps                                       equivariance law
 ``SO3Shortcut``   SO(3) → SO(3), channels/bandwidth change   :math:`\Phi(L_Q f) = L_Q \Phi(f)`
 ``SO3BatchNorm``  SO(3) → SO(3), Haar statistics             :math:`\Phi(L_Q f) = L_Q \Phi(f)`
 ``so3_integrate`` ``[..., 2b, 2b, 2b]`` → ``[...]``          :math:`\int L_Q f = \int f`
-``MaskReLU``      pointwise ReLU, one-byte mask for backward  :math:`\Phi(L_Q f) = L_Q \Phi(f)`
+``mask_relu``     pointwise ReLU, one-byte mask for backward  :math:`\Phi(L_Q f) = L_Q \Phi(f)`
 ================  =========================================  ============================================
 
 :func:`correlation_flops` gives the analytic FLOPs of a correlation layer's forward and backward pass per operation.
@@ -22,7 +22,7 @@ from ._conv import S2Conv, SO3Conv, SO3Shortcut, SO3ToS2, set_product_recomputat
 from ._flops import correlation_flops
 from ._integrate import s2_integrate, so3_integrate
 from ._norm import S2BatchNorm, SO3BatchNorm
-from ._relu import MaskReLU, mask_relu
+from ._relu import mask_relu
 
 __all__ = [
     "S2Conv",
@@ -32,7 +32,6 @@ __all__ = [
     "S2BatchNorm",
     "SO3BatchNorm",
     "so3_integrate",
-    "MaskReLU",
     "mask_relu",
     "s2_integrate",
     "set_product_recomputation",

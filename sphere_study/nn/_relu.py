@@ -11,9 +11,8 @@ those of ``torch.relu`` exactly. Pointwise, so equivariant like any pointwise ma
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-__all__ = ["MaskReLU", "mask_relu"]
+__all__ = ["mask_relu"]
 
 
 class _MaskReLU(torch.autograd.Function):
@@ -32,10 +31,3 @@ class _MaskReLU(torch.autograd.Function):
 def mask_relu(x: torch.Tensor) -> torch.Tensor:
     """``torch.relu(x)``, keeping only the bool mask ``x > 0`` for backward (see the module docstring)."""
     return _MaskReLU.apply(x)
-
-
-class MaskReLU(nn.Module):
-    """Module form of :func:`mask_relu` (for ``nn.Sequential``)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return mask_relu(x)
