@@ -3,8 +3,8 @@
 * :func:`measure` runs a callable a few times after warm-up and returns the median wall time and the peak memory:
   on CUDA ``torch.cuda.max_memory_allocated`` above the starting allocation; on CPU the peak resident set size above
   the starting one, sampled every millisecond from ``/proc/self/statm`` by a background thread, after
-  ``malloc_trim`` has returned freed heap memory to the OS (so the start is the live memory, and the peak is what the
-  call adds on top: its activations and temporaries).
+  the transforms' scratch memory is released and ``malloc_trim`` has returned freed heap memory to the OS (so the
+  start is the live memory, and the peak is what the call adds on top: its activations, temporaries and scratch).
 * :func:`measure_in_reference_units` times a callable interleaved with :class:`ReferenceGEMM` (one GFLOP of complex64
   ``torch.bmm``), so that a result is a ratio that the machine's load moves much less than a time in seconds.
 * :func:`machine` describes the machine for the JSON header.
@@ -24,6 +24,7 @@ import time
 import torch
 
 from sphere_study._allocator import keep_freed_memory
+from sphere_study.harmonics._workspace import release_workspace
 
 MALLOC_TUNED = keep_freed_memory()
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -57,6 +58,9 @@ class _PeakRSS:
 
 
 def _trim_heap() -> None:
+    """Free the transforms' scratch memory and return freed heap memory to the OS, so that a peak measured from here
+    counts everything the workload allocates (scratch included)."""
+    release_workspace()
     try:
         import ctypes
 

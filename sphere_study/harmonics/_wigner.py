@@ -286,6 +286,10 @@ class WignerStep(nn.Module):
         sources = [getattr(self, f"source{g}") for g in range(len(blocks))]
         self.register_buffer("source_all", torch.cat(sources), persistent=False)
         self.block_pairs = [len(src) for src in sources]
+        # Where each source's pair sits in block order, when the sources are exactly the stored pairs (row layout).
+        inverse = np.full(n_sources, -1, dtype=np.int64)
+        inverse[self.source_all.numpy()] = np.arange(len(self.source_all))
+        self.register_buffer("source_inverse", torch.from_numpy(inverse), persistent=False)
         self.block_entries = [len(src) * (L - a) for src, (a, _) in zip(sources, blocks, strict=True)]
 
         # The other half: f^l_{mn} = sign * conj(f^l_{-m,-n}) (SO(3)), f^l_{m} = (-1)^m conj(f^l_{-m}) (S²).
@@ -352,6 +356,51 @@ class WignerStep(nn.Module):
             )
         ]
         return torch.view_as_complex(torch.cat(outs))
+
+    def rows_to_entries(self, rows: torch.Tensor, kind: str, out: torch.Tensor, scratch: torch.Tensor) -> None:
+        r"""The layers' analysis step, into ``out``: real rows ``[S, 2N, J]`` -> block entries ``out [padded_entries,
+        2N]`` with table ``kind`` (``"weighted_table"`` for analysis, ``"synthesis_table"`` for the adjoint of
+        synthesis). ``scratch``: a flat tensor of at least ``rows.numel()`` elements, overwritten.
+
+        Row s holds source s's :math:`X_{mn}(\beta_j)` for N signals, real parts then imaginary parts, β innermost
+        (what the azimuthal matrix products write); an entry row holds :math:`\hat f^l_{mn}` the same way. The
+        sources must be exactly the stored pairs (``source_all`` a permutation of ``range(S)``). One gather of whole
+        rows into block order, then per block one ``bmm`` that reads its rows transposed in place and writes its slice
+        of the output. Not differentiable by itself: :mod:`._azimuthal` wraps it with its adjoint,
+        :meth:`entries_to_rows` with the same table."""
+        self._check_rows(rows.shape[0])
+        pairs = torch.index_select(rows, 0, self.source_all, out=scratch[: rows.numel()].view(rows.shape))
+        p0 = e0 = 0
+        for table, n_pairs, n_entries in zip(
+            self._tables(rows.dtype, kind), self.block_pairs, self.block_entries, strict=True
+        ):
+            block = pairs[p0 : p0 + n_pairs].transpose(1, 2)  # [P, J, 2N], a transposed view
+            torch.bmm(table, block, out=out[e0 : e0 + n_entries].view(n_pairs, table.shape[1], -1))
+            p0, e0 = p0 + n_pairs, e0 + n_entries
+
+    def entries_to_rows(self, entries: torch.Tensor, kind: str, out: torch.Tensor, scratch: torch.Tensor) -> None:
+        r"""The layers' synthesis step (``kind="synthesis_table"``: :math:`Y_{mn}(\beta_j) = \sum_l (2l+1)
+        d^l_{mn}(\beta_j) H^l_{mn}`), or the adjoint of analysis (``"weighted_table"``), into ``out``: block entries
+        ``[padded_entries, 2N]`` -> rows ``out [S, 2N, J]`` (the layout of :meth:`rows_to_entries`). ``scratch``: a
+        flat tensor of at least ``out.numel()`` elements, overwritten."""
+        self._check_rows(out.shape[0])
+        width = entries.shape[1]
+        pairs = scratch[: out.numel()].view(out.shape)
+        p0 = e0 = 0
+        for table, n_pairs, n_entries in zip(
+            self._tables(entries.dtype, kind), self.block_pairs, self.block_entries, strict=True
+        ):
+            block = entries[e0 : e0 + n_entries].view(n_pairs, table.shape[1], width).transpose(1, 2)  # [P, 2N, Lg]
+            torch.bmm(block, table, out=pairs[p0 : p0 + n_pairs])
+            p0, e0 = p0 + n_pairs, e0 + n_entries
+        torch.index_select(pairs, 0, self.source_inverse, out=out)
+
+    def _check_rows(self, n_rows: int) -> None:
+        if n_rows != self.n_sources or sum(self.block_pairs) != self.n_sources:
+            raise ValueError(
+                f"row-layout Wigner step needs one row per stored pair: {sum(self.block_pairs)} pairs, "
+                f"{self.n_sources} sources, {n_rows} rows"
+            )
 
     def analysis(self, X: torch.Tensor) -> torch.Tensor:
         """``X[S, J, N]`` complex -> spectrum ``[nspec, N]`` complex (quadrature weights applied if given)."""

@@ -239,9 +239,9 @@ class S2CNNSegmenter(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_s2_image(x, bandwidth=self.bandwidth, in_channels=self.in_channels, what="S2CNNSegmenter input")
-        x = mask_relu(self.input_layer(x))
+        x = mask_relu(self.input_layer(x), inplace=True)  # the layers return grids of their own
         for i in range(len(self.hidden_layers)):
-            x = mask_relu(self._hidden(i, x))  # no name holds the pre-ReLU grid: freed before the next layer
+            x = mask_relu(self._hidden(i, x), inplace=True)
         return self.output_layer(x)
 
     def _hidden(self, i: int, x: torch.Tensor) -> torch.Tensor:

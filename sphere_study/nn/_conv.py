@@ -214,10 +214,12 @@ class _Correlation(nn.Module):
     #: (activation checkpointing; see :func:`set_product_recomputation`).
     recompute_product: bool = True
 
-    def _product(self, product: str, xe: torch.Tensor, batch: int) -> torch.Tensor:
+    def _product(self, product: str, xe: torch.Tensor, weights: torch.Tensor, batch: int) -> torch.Tensor:
         """Input entries -> output entries: the kernel's spectrum (its entries have C_in * C_out columns, often more
-        than the input's B * C_in: recomputed in backward with the product rather than stored) times the input's."""
-        kernel = self.kernel_spectrum.entries(self.scaled_kernel(xe.real.dtype))  # [entries, C_in * C_out]
+        than the input's B * C_in: recomputed in backward with the product rather than stored) times the input's.
+        The point weights come in as an argument, not read from the module, so that a recomputation in backward uses
+        the weights of the forward (``torch.func.functional_call`` swaps them only during the call)."""
+        kernel = self.kernel_spectrum.entries(weights)  # [entries, C_in * C_out]
         return entry_product(product, xe, kernel, self.bandwidth, batch)
 
     def _correlate(self, x: torch.Tensor, product: str) -> torch.Tensor:
@@ -226,10 +228,11 @@ class _Correlation(nn.Module):
         formula of the class docstring up to rounding."""
         batch, L = x.shape[0], self.bandwidth
         xe = analysis_entries(x, self.input_space, L)  # [entries, B * C_in]
+        weights = self.scaled_kernel(xe.real.dtype)
         if self.recompute_product and torch.is_grad_enabled():
-            ze = checkpoint(self._product, product, xe, batch, use_reentrant=False, preserve_rng_state=False)
+            ze = checkpoint(self._product, product, xe, weights, batch, use_reentrant=False, preserve_rng_state=False)
         else:
-            ze = self._product(product, xe, batch)
+            ze = self._product(product, xe, weights, batch)
         ze = self._add_bias(ze, batch)  # [entries out, B * C_out]
         return synthesis_entries(ze, self.output_space, L, self.b_out, (batch, self.out_channels))
 

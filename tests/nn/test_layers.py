@@ -34,6 +34,7 @@ from sphere_study.nn import (
     SO3Shortcut,
     SO3ToS2,
     s2_integrate,
+    set_product_recomputation,
     so3_integrate,
 )
 
@@ -226,6 +227,36 @@ def test_gradients_reach_every_parameter():
     x.pow(2).mean().backward()
     for name, p in layers.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+GRADCHECK_LAYERS = {
+    "S2Conv down": (lambda: S2Conv(2, 2, b_in=3, b_out=2), "s2", 3),
+    "S2Conv up": (lambda: S2Conv(2, 2, b_in=2, b_out=3), "s2", 2),
+    "SO3Conv down": (lambda: SO3Conv(2, 2, b_in=3, b_out=2, grid=SMALL_SO3_GRID), "so3", 3),
+    "SO3Conv up": (lambda: SO3Conv(2, 2, b_in=2, b_out=3, grid=SMALL_SO3_GRID), "so3", 2),
+    "SO3ToS2": (lambda: SO3ToS2(2, 2, b_in=3, b_out=2, grid=SMALL_SO3_GRID), "so3", 3),
+}
+
+
+@pytest.mark.parametrize("recompute", [True, False], ids=["recompute", "store"])
+@pytest.mark.parametrize("name", list(GRADCHECK_LAYERS))
+def test_gradcheck_first_and_second_order(name, recompute):
+    """The correlation layers' hand-written backward (adjoint transform chains) against finite differences, for the
+    input and the weights, first and second order (float64, gradcheck's default tolerances, fast mode: random
+    projections of the Jacobian), with the products recomputed in backward and stored. Through
+    ``functional_call``, so a recomputation that read the module's own weights instead of the call's would fail.
+    Small sizes: the chains are the same at every size."""
+    build, space, b = GRADCHECK_LAYERS[name]
+    torch.manual_seed(0)
+    layer = set_product_recomputation(build().double(), recompute)
+    x = bandlimited(space, b, shape=(2, 2)).requires_grad_(True)
+    weight = layer.weight.detach().clone().requires_grad_(True)
+
+    def fn(x, weight):
+        return torch.func.functional_call(layer, {"weight": weight}, (x,))
+
+    assert torch.autograd.gradcheck(fn, (x, weight), fast_mode=True)
+    assert torch.autograd.gradgradcheck(fn, (x, weight), fast_mode=True)
 
 
 @pytest.mark.parametrize("name", list(LAYERS))

@@ -38,3 +38,17 @@ def test_keeps_only_a_bool_mask_for_backward():
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         mask_relu(x * 1.0)
     assert [t.dtype for t in saved] == [torch.bool]
+
+
+def test_inplace_overwrites_the_input_with_the_same_values_and_gradients():
+    x = torch.randn(2, 3, 6, 6, 6, dtype=torch.float64).permute(0, 1, 4, 3, 2)
+    a = x.clone().requires_grad_(True)
+    b = x.clone().requires_grad_(True)
+    g = torch.randn_like(x)
+    hidden = a * 1.0  # a non-leaf, as a layer's output
+    out = mask_relu(hidden, inplace=True)
+    assert out.data_ptr() == hidden.data_ptr() and torch.equal(hidden, torch.relu(x))
+    (out * g).sum().backward()
+    (torch.relu(b) * g).sum().backward()
+    assert torch.equal(a.grad, b.grad)
+    assert torch.autograd.gradgradcheck(lambda t: mask_relu(t * 1.0, inplace=True), (x.clone().requires_grad_(True),))
