@@ -209,17 +209,17 @@ def so3_to_s2_mm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _entry_maps(space: str, L: int, l, a, b, conj: bool):
-    """Gather index into ``[entries + 1]`` (the last row zero) and real/imaginary factors for coefficient (l, a, b)
-    (SO(3); S²: (l, a)) of the entries of bandwidth L, broadcast over the shapes of l, a, b."""
+    """Entry of coefficient (l, a, b) (SO(3); S²: (l, a)) of the entries of bandwidth L and the real/imaginary
+    factors that turn the entry into the coefficient (1, 1; conjugated and signed for a mirrored one; 0, 0 where the
+    coefficient does not exist, which reads entry 0), broadcast over the shapes of l, a, b."""
     layout = entry_layout(space, L)
-    pad = layout.padded_entries
     if space == "so3":
         valid = (np.abs(a) <= l) & (np.abs(b) <= l)
         spec = np.where(valid, so3_index(l, a, b), 0)
     else:
         valid = np.abs(a) <= l
         spec = np.where(valid, s2_index(l, a), 0)
-    index = np.where(valid, layout.gather_np[spec], pad)
+    index = np.where(valid, layout.gather_np[spec], 0)
     mirrored, sign = layout.mirrored_np[spec], layout.sign_np[spec]
     re = np.where(valid, np.where(mirrored, sign, 1.0), 0.0)
     im = np.where(mirrored, -re, re) * (-1.0 if conj else 1.0)
@@ -247,14 +247,16 @@ def _entry_positions(space: str, L: int, l0: int, l1: int):
 
 
 class _EntryProduct:
-    """Index maps of one entry product at bandwidth L: per degree block the operand gathers and output positions,
-    and the permutation from the blocks' concatenated outputs to the output's entry order."""
+    """Index maps of one entry product at bandwidth L: the operands' entries and factors for all degree blocks (one
+    gather each), per block the output positions, and the permutation from the blocks' concatenated outputs to the
+    output's entry order."""
 
     def __init__(self, kind: str, L: int, device):
-        t = lambda a, dt=torch.long: torch.as_tensor(np.ascontiguousarray(a), dtype=dt, device=device)  # noqa: E731
+        t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.long, device=device)  # noqa: E731
         blocks = partition_blocks(L, lambda a, e: (e - a) * (2 * e - 1) ** 3)
         out_space = "s2" if kind == "so3_to_s2" else "so3"
         self.blocks, rows_all, offset = [], [], 0
+        ix_all, iy_all, fx_all, fy_all = [], [], [], []
         for l0, l1 in blocks:
             M, Mh = 2 * l1 - 1, l1
             l = np.arange(l0, l1)[:, None, None]
@@ -265,41 +267,53 @@ class _EntryProduct:
             elif kind == "so3":  # x^l_{mk} [l, m, k], conj y^l_{nk} as [l, k, n >= 0]
                 ix, fx = _entry_maps("so3", L, l, full[None, :, None], full[None, None, :], conj=False)
                 iy, fy = _entry_maps("so3", L, l, half[None, None, :], full[None, :, None], conj=True)
-            else:  # x^l_{mk} [l, m >= 0, k], conj y^l_{nk} as [l, k, n] (summed over even n)
+            else:  # x^l_{mk} [l, m >= 0, k], conj y^l_{nk} as [l, k, n even]
                 ix, fx = _entry_maps("so3", L, l, half[None, :, None], full[None, None, :], conj=False)
-                iy, fy = _entry_maps("so3", L, l, full[None, None, :], full[None, :, None], conj=True)
                 # z^l_m = sum_n [x^l (y^l)^H]_{mn} is not Hermitian: z^l_{-m} = (-1)^m conj(sum_n (-1)^n [...]_{mn}).
                 # The layer keeps the real part of its output, whose spectrum, (z_m + (-1)^m conj(z_{-m})) / 2, is the
                 # sum over even n alone: Hermitian, so its rows m >= 0 are all the inverse transform needs.
-                fy = fy * (full % 2 == 0)[None, None, :, None]
+                even = full[full % 2 == 0]
+                iy, fy = _entry_maps("so3", L, l, even[None, None, :], full[None, :, None], conj=True)
             rows, dl, m, n = _entry_positions(out_space, L, l0, l1)
-            pos = (dl, m + (l1 - 1), n) if out_space == "so3" else (dl, m)  # m >= 0 rows start at 0 for S² output
-            self.blocks.append({
-                "M": M, "Mh": Mh, "nl": l1 - l0, "ix": t(ix), "fx": t(fx, torch.float64), "iy": t(iy),
-                "fy": t(fy, torch.float64), "pos": tuple(t(p) for p in pos),
-            })  # fmt: skip
+            # Output positions in the block's product: ((l, m), n >= 0) of [(l, m), B, n, O] (SO(3)), or (l, m >= 0) of
+            # [(l, m), B, O] (S²).
+            pos = (t(dl * M + m + (l1 - 1)), t(n)) if out_space == "so3" else (t(dl * Mh + m),)
+            self.blocks.append({"M": M, "Mh": Mh, "nl": l1 - l0, "n_y": iy.shape[-1], "pos": pos})
+            ix_all.append(ix.ravel())
+            iy_all.append(iy.ravel())
+            fx_all.append(fx.reshape(-1, 2))
+            fy_all.append(fy.reshape(-1, 2))
             rows_all.append(rows)
             offset += len(rows)
+        self.x_rows, self.y_rows = np.concatenate(ix_all), np.concatenate(iy_all)
+        self.x_factors, self.y_factors = np.concatenate(fx_all), np.concatenate(fy_all)
+        self.x_sizes, self.y_sizes = [len(i) for i in ix_all], [len(i) for i in iy_all]
         n_out = entry_layout(out_space, L).padded_entries
         perm = np.full(n_out, offset, dtype=np.int64)  # padding entries -> the zero row after the blocks' outputs
         perm[np.concatenate(rows_all)] = np.arange(offset)
         self.perm = t(perm)
+        self.device = device
+        self._flat = {}
+
+    def flat_gather(self, operand: str, width: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """An operand's gather from its entries viewed as rows ``[E * width, K / width]`` (entry e, column group c ->
+        row ``e * width + c``; c = batch index for x, input channel for y, innermost) and the factors per gathered
+        row, ``[rows, 1, 2]`` (real, imaginary)."""
+        key = (operand, width, dtype)
+        if key not in self._flat:
+            rows, factors = (self.x_rows, self.x_factors) if operand == "x" else (self.y_rows, self.y_factors)
+            flat = rows[:, None] * width + np.arange(width)[None, :]
+            factors = np.repeat(factors, width, axis=0)[:, None, :]
+            self._flat[key] = (
+                torch.as_tensor(flat.ravel(), dtype=torch.long, device=self.device),
+                torch.as_tensor(factors, dtype=dtype, device=self.device),
+            )
+        return self._flat[key]
 
 
 @lru_cache(maxsize=64)
 def _entry_product(kind: str, L: int, device: torch.device) -> _EntryProduct:
     return _EntryProduct(kind, L, device)
-
-
-def _with_zero_row(e: torch.Tensor, *shape) -> torch.Tensor:
-    """Entries ``[E, ...]`` complex -> real view ``[E + 1, *shape, 2]`` with a zero last row (padding reads it)."""
-    return torch.view_as_real(torch.cat([e, e.new_zeros(1, *e.shape[1:])])).view(e.shape[0] + 1, *shape, 2)
-
-
-def _gathered(table: torch.Tensor, factor: torch.Tensor, *index) -> torch.Tensor:
-    """``table[index]`` (real view, last axis re/im) times the factors, as a complex tensor."""
-    g = table[index] * factor.to(table.dtype)
-    return torch.view_as_complex(g)
 
 
 def entry_product(kind: str, x: torch.Tensor, y: torch.Tensor, L: int, batch: int) -> torch.Tensor:
@@ -314,38 +328,42 @@ def entry_product(kind: str, x: torch.Tensor, y: torch.Tensor, L: int, batch: in
         return _entry_product_body(kind, x, y, L, batch)
 
 
+def _gather_with_factors(e: torch.Tensor, width: int, rows: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Entries ``[E, width * K]`` complex -> ``[len(rows), K]`` complex: the gathered rows, real and imaginary parts
+    times ``factors``."""
+    real = torch.view_as_real(e).view(e.shape[0] * width, -1, 2)
+    return torch.view_as_complex(real.index_select(0, rows) * factors)
+
+
 def _entry_product_body(kind: str, x: torch.Tensor, y: torch.Tensor, L: int, batch: int) -> torch.Tensor:
     plan = _entry_product(kind, L, x.device)
     c_in = x.shape[1] // batch
     c_out = y.shape[1] // c_in
-    space_in = "s2" if kind == "s2" else "so3"
-    xr = _with_zero_row(x, batch, c_in)
-    yr = _with_zero_row(y, c_in, c_out)
-    b_ar = torch.arange(batch, device=x.device)
-    c_ar = torch.arange(c_in, device=x.device)
+    # One gather per operand for all blocks (a split's backward is one concatenation, per-block gathers would each
+    # scatter into a zero copy of the whole operand), from rows [(entry, batch), channel] / [(entry, c_in), c_out],
+    # times the factors that conjugate, sign and zero what the gathered coefficient needs.
+    xs = _gather_with_factors(x, batch, *plan.flat_gather("x", batch, x.real.dtype))
+    ys = _gather_with_factors(y, c_in, *plan.flat_gather("y", c_in, y.real.dtype))
+    x_parts = xs.split([n * batch for n in plan.x_sizes])
+    y_parts = ys.split([n * c_in for n in plan.y_sizes])
     parts = []
-    for blk in plan.blocks:
+    for blk, xg, yg in zip(plan.blocks, x_parts, y_parts, strict=True):
         nl, M, Mh = blk["nl"], blk["M"], blk["Mh"]
-        ix, iy = blk["ix"], blk["iy"]
-        if space_in == "s2":
-            xg = _gathered(xr, blk["fx"][:, :, None, None, :], ix[:, :, None], b_ar[None, None, :])  # [l, m, B, C]
-            yg = _gathered(yr, blk["fy"][:, None, :, None, :], iy[:, None, :], c_ar[None, :, None])  # [l, C, n, O]
-            z = torch.bmm(xg.reshape(nl, M * batch, c_in), yg.reshape(nl, c_in, Mh * c_out))
-            z = z.view(nl, M, batch, Mh, c_out)
-        elif kind == "so3":
-            fx, fy = blk["fx"][:, :, None, :, None, :], blk["fy"][:, :, None, :, None, :]
-            xg = _gathered(xr, fx, ix[:, :, None, :], b_ar[None, None, :, None])  # [l, m, B, k, C]
-            yg = _gathered(yr, fy, iy[:, :, None, :], c_ar[None, None, :, None])  # [l, k, C, n, O]
-            z = torch.bmm(xg.reshape(nl, M * batch, M * c_in), yg.reshape(nl, M * c_in, Mh * c_out))
-            z = z.view(nl, M, batch, Mh, c_out)
+        if kind == "s2":  # xg [l, m, B, C], yg [l, n, C, O]
+            yg = yg.view(nl, Mh, c_in, c_out).transpose(1, 2)
+            z = torch.bmm(xg.view(nl, M * batch, c_in), yg.reshape(nl, c_in, Mh * c_out))  # [l, (m, B), (n, O)]
+        elif kind == "so3":  # xg [l, m, k, B, C] -> [l, (m, B), (k, C)]; yg [l, k, n, C, O] -> [l, (k, C), (n, O)]
+            xg = xg.view(nl, M, M, batch, c_in).transpose(2, 3).reshape(nl, M * batch, M * c_in)
+            yg = yg.view(nl, M, Mh, c_in, c_out).transpose(2, 3).reshape(nl, M * c_in, Mh * c_out)
+            z = torch.bmm(xg, yg)  # [l, (m, B), (n, O)]
+        else:  # xg [l, m >= 0, k, B, C]; yg [l, k, n even, C, O] summed over n
+            xg = xg.view(nl, Mh, M, batch, c_in).transpose(2, 3).reshape(nl, Mh * batch, M * c_in)
+            yg = yg.view(nl, M, blk["n_y"], c_in * c_out).sum(dim=2)  # [l, k, (C, O)]
+            z = torch.bmm(xg, yg.view(nl, M * c_in, c_out))  # [l, (m, B), O]
+        if kind == "so3_to_s2":
+            parts.append(z.view(-1, batch, c_out).index_select(0, blk["pos"][0]))  # [entries, B, O]
         else:
-            fx = blk["fx"][:, :, None, :, None, :]
-            xg = _gathered(xr, fx, ix[:, :, None, :], b_ar[None, None, :, None])  # [l, m >= 0, B, k, C]
-            ysum = (yr[iy] * blk["fy"][:, :, :, None, None, :].to(yr.dtype)).sum(dim=2)  # [l, k, C, O, 2]
-            yg = torch.view_as_complex(ysum.contiguous())
-            z = torch.bmm(xg.reshape(nl, Mh * batch, M * c_in), yg.reshape(nl, M * c_in, c_out))
-            z = z.view(nl, Mh, batch, c_out)
-        pos = blk["pos"]
-        parts.append(z[pos[0], pos[1], :, pos[2]] if len(pos) == 3 else z[pos[0], pos[1]])  # [entries, B, O]
+            lm, n = blk["pos"]
+            parts.append(z.view(nl * M, batch, Mh, c_out)[lm, :, n])  # [entries, B, O]
     parts.append(parts[0].new_zeros(1, batch, c_out))
     return torch.cat(parts).index_select(0, plan.perm).reshape(-1, batch * c_out)
