@@ -135,9 +135,9 @@ def set_product_recomputation(module: nn.Module, enabled: bool) -> nn.Module:
     C_in * C_out columns often outnumber the input's B * C_in), and autograd stores both for backward. On, the layer
     stores only its input spectrum and recomputes the kernel's spectrum and the product in backward. The transforms
     need no such switch: they are linear maps with constant tables, which store nothing grid-sized for backward.
-    The models choose: the segmenters turn it on (the 204k segmenter at batch 4, with its mask ReLUs: peak RSS growth
-    1148 -> 946 MiB for 13% more time), the classifiers off (their spectra are small). Results are identical either
-    way.
+    The models choose, and both S2CNNs leave it off: the 204k segmenter at batch 4 grows the process by 1.03 GiB
+    without it and by 0.86 GiB with it, for 12% more time per step (``scripts/benchmark_models.py``). Results are
+    identical either way.
     """
     for layer in module.modules():
         if isinstance(layer, _Correlation):

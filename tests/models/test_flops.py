@@ -67,7 +67,7 @@ def test_s2cnn_count_equals_the_formulas(model):
 
 
 def test_product_recomputation_adds_to_the_backward_only():
-    """With product recomputation (the segmenters' default, the classifiers' option) the backward recomputes part
+    """With product recomputation (an option of both S2CNNs) the backward recomputes part
     of each layer's kernel spectrum and product: more than without, at most all of them again (torch stops
     recomputing early, so the exact share is measured, not modelled)."""
     model = S2CNNClassifier(
