@@ -22,7 +22,7 @@ inverse: :math:`f = \mathrm{Re}\sum_{|m|<L}\sum_{0 \le n<L} w_n\, Y_{mn}(\beta)\
 :math:`w_0 = 1, w_n = 2` (the Hermitian half, as ``irfft2``). S² signals: analysis reads ``[N, beta, alpha]``
 (α innermost, one GEMM, rows m); synthesis writes ``[alpha, N, beta]`` in memory.
 
-Each transform is one autograd function over its chain of products (:class:`_Chain`): the intermediate results,
+Each transform is one autograd function over its chain of products (:class:`~._chain.Chain`): the intermediate results,
 as large as the grid, go to reusable scratch memory (:mod:`._workspace`) instead of fresh allocations, and the
 backward is the adjoint chain (transposed matrices, the Wigner step the other way), so a gradient costs what the
 forward costs and nothing grid-sized is stored. A synthesis returns its grid as a tensor of its own (not a view),
@@ -38,11 +38,10 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from ._chain import Chain, Stage, adjoint, complex_entries, split_entries
 from ._grids import s2_quadrature_weights, so3_quadrature_weights
-from ._profiling import op_range
 from ._validation import s2_bandwidth_of_signal, so3_bandwidth_of_signal
 from ._wigner import WignerStep, soft_wigner_d_table
-from ._workspace import workspace
 
 __all__ = ["analysis_entries", "synthesis_entries"]
 
@@ -90,121 +89,19 @@ class _AzimuthalPlan:
             n_sources, weights = L, s2_quadrature_weights(b).numpy()
         table = soft_wigner_d_table(b, space, L)
         self.step = WignerStep(table, L, space, source, n_sources, weights, d_layout=space).to(device, dtype)
-        to_entries = _Stage("to_entries", self.step, "weighted_table", label="wigner_analysis")
-        to_rows = _Stage("to_rows", self.step, "synthesis_table", label="wigner_synthesis")
+        to_entries = Stage("to_entries", self.step, "weighted_table", label="wigner_analysis")
+        to_rows = Stage("to_rows", self.step, "synthesis_table", label="wigner_synthesis")
         if space == "so3":
-            self.analysis = (_Stage("mm", self.gamma_fwd), _Stage("bmm", self.alpha_fwd, batch=L), to_entries)
-            self.synthesis = (to_rows, _Stage("bmm", self.alpha_inv, batch=L), _Stage("mm", self.gamma_inv))
+            self.analysis = (Stage("mm", self.gamma_fwd), Stage("bmm", self.alpha_fwd, batch=L), to_entries)
+            self.synthesis = (to_rows, Stage("bmm", self.alpha_inv, batch=L), Stage("mm", self.gamma_inv))
         else:
-            self.analysis = (_Stage("mm", self.alpha_fwd), to_entries)
-            self.synthesis = (to_rows, _Stage("mm", self.alpha_inv))
+            self.analysis = (Stage("mm", self.alpha_fwd), to_entries)
+            self.synthesis = (to_rows, Stage("mm", self.alpha_inv))
 
 
 @lru_cache(maxsize=64)
 def _plan(space: str, b: int, L: int, dtype: torch.dtype, device: torch.device) -> _AzimuthalPlan:
     return _AzimuthalPlan(space, b, L, dtype, device)
-
-
-class _Stage:
-    """One product of a transform chain: ``mm`` (a matrix times the input's leading axis), ``bmm`` (the same matrix
-    for each of ``batch`` slabs), ``to_entries`` / ``to_rows`` (the Wigner step, :class:`~._wigner.WignerStep`)."""
-
-    def __init__(self, kind: str, operand, table: str | None = None, batch: int = 1, label: str = "fft"):
-        self.kind, self.operand, self.table, self.batch, self.label = kind, operand, table, batch, label
-
-    def adjoint(self) -> _Stage:
-        if self.kind in ("mm", "bmm"):
-            return _Stage(self.kind, self.operand.t(), batch=self.batch, label=self.label)
-        kind = "to_rows" if self.kind == "to_entries" else "to_entries"
-        return _Stage(kind, self.operand, self.table, label=self.label)
-
-    def out_numel(self, x: torch.Tensor) -> int:
-        if self.kind in ("mm", "bmm"):
-            return x.numel() // self.operand.shape[1] * self.operand.shape[0]
-        step = self.operand
-        if self.kind == "to_entries":
-            return x.numel() // (step.n_sources * step.n_beta) * step.padded_entries
-        return x.numel() // step.padded_entries * step.n_sources * step.n_beta
-
-    def run(self, x: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor | None) -> torch.Tensor:
-        """Write this product of ``x`` into the flat ``out``; ``scratch`` for the Wigner step's gather."""
-        M = self.operand
-        with op_range(self.label):
-            if self.kind == "mm":
-                return torch.mm(M, x.reshape(M.shape[1], -1), out=out.view(M.shape[0], -1))
-            if self.kind == "bmm":
-                slabs = x.reshape(self.batch, M.shape[1], -1)
-                return torch.bmm(M.expand(self.batch, -1, -1), slabs, out=out.view(self.batch, M.shape[0], -1))
-            if self.kind == "to_entries":
-                rows = x.reshape(M.n_sources, -1, M.n_beta)
-                M.rows_to_entries(rows, self.table, out.view(M.padded_entries, -1), scratch)
-                return out
-            entries = x.reshape(M.padded_entries, -1)
-            M.entries_to_rows(entries, self.table, out.view(M.n_sources, -1, M.n_beta), scratch)
-            return out
-
-
-def _strided_empty(shape, memory_order, like: torch.Tensor) -> torch.Tensor:
-    """An uninitialised tensor of ``shape`` whose axes lie in memory in ``memory_order`` (outermost first); a tensor
-    of its own, not a view."""
-    strides, step = [0] * len(shape), 1
-    for axis in reversed(memory_order):
-        strides[axis], step = step, step * shape[axis]
-    return torch.empty_strided(tuple(shape), tuple(strides), dtype=like.dtype, device=like.device)
-
-
-class _Chain(torch.autograd.Function):
-    r"""``x`` through a chain of products (:class:`_Stage`), intermediates in scratch memory.
-
-    ``x`` is a matrix whose leading axis the first product contracts (any strides the first product can read). The
-    result is a new contiguous tensor of the last product's natural shape, or, with ``out_spec = (shape,
-    memory_order)``, a tensor of that logical shape laid out in that memory order (the last product writes it in
-    place). Backward: the adjoint chain on the gradient, returned in ``x``'s shape; it is itself a ``_Chain``, so
-    double backward works.
-    """
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, stages: tuple, adjoint: tuple, out_spec) -> torch.Tensor:
-        ctx.adjoint, ctx.stages, ctx.in_shape = adjoint, stages, x.shape
-        ctx.memory_order = None if out_spec is None else out_spec[1]
-        return _run_chain(stages, x, out_spec)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        if ctx.memory_order is not None:  # the first adjoint product reads the gradient in the result's memory order
-            grad = grad.permute(*ctx.memory_order)
-        grad_in = _Chain.apply(grad, ctx.adjoint, ctx.stages, None)
-        return grad_in.view(ctx.in_shape), None, None, None
-
-
-def _run_chain(stages: tuple, x: torch.Tensor, out_spec) -> torch.Tensor:
-    # Two scratch slots: each product writes the slot its input is not in. The Wigner step's gather needs a third
-    # buffer; it takes the slot that neither its input nor its output uses, which exists because the step comes
-    # first (input: the chain's own) or last (output: the result) in every chain.
-    in_slot = None
-    for i, stage in enumerate(stages):
-        last = i == len(stages) - 1
-        n_out = stage.out_numel(x)
-        if last:
-            result = (
-                x.new_empty(n_out) if out_spec is None else _strided_empty(*out_spec, like=x)
-            )  # the result: autograd owns it
-            out = result.view(-1) if out_spec is None else result.permute(*out_spec[1]).view(-1)
-            out_slot = None
-        else:
-            out_slot = 0 if in_slot != 0 else 1
-            out = workspace(out_slot, n_out, x.dtype, x.device)
-        scratch = None
-        if stage.kind in ("to_entries", "to_rows"):
-            free = ({0, 1} - {in_slot, out_slot}).pop()
-            scratch = workspace(free, max(x.numel(), n_out), x.dtype, x.device)
-        stage.run(x, out, scratch)
-        x, in_slot = out, out_slot
-    return result
-
-
-def _adjoint(stages: tuple) -> tuple:
-    return tuple(stage.adjoint() for stage in reversed(stages))
 
 
 def analysis_entries(x: torch.Tensor, space: str, L: int) -> torch.Tensor:
@@ -222,8 +119,7 @@ def analysis_entries(x: torch.Tensor, space: str, L: int) -> torch.Tensor:
         x = x.reshape(-1, g, g, g)
         N = x.shape[0]
         matrix = x.permute(3, 2, 0, 1).reshape(g, -1)  # [gamma, (alpha, N, beta)]: a view in the layers' layout
-    entries = _Chain.apply(matrix, plan.analysis, _adjoint(plan.analysis), None).view(-1, 2, N)  # (re/im, N)
-    return torch.view_as_complex(entries.transpose(1, 2).contiguous())
+    return complex_entries(Chain.apply(matrix, plan.analysis, adjoint(plan.analysis), None))
 
 
 def synthesis_entries(entries: torch.Tensor, space: str, L: int, b_out: int, batch_shape) -> torch.Tensor:
@@ -232,7 +128,7 @@ def synthesis_entries(entries: torch.Tensor, space: str, L: int, b_out: int, bat
     plan = _plan(space, b_out, L, entries.real.dtype, entries.device)
     g = 2 * b_out
     N = entries.shape[1]
-    split = torch.view_as_real(entries).transpose(1, 2).reshape(-1, 2 * N)  # [entries, (re/im, N)]
+    split = split_entries(entries)  # [entries, (re/im, N)]
     batch_shape = tuple(batch_shape)
     if int(np.prod(batch_shape)) != N:
         raise ValueError(f"batch shape {batch_shape} does not hold the {N} signals of the entries")
@@ -241,4 +137,4 @@ def synthesis_entries(entries: torch.Tensor, space: str, L: int, b_out: int, bat
         shape, order = (*batch_shape, g, g), (k + 1, *range(k), k)
     else:  # [*batch, beta, alpha, gamma] stored [gamma, alpha, *batch, beta]
         shape, order = (*batch_shape, g, g, g), (k + 2, k + 1, *range(k), k)
-    return _Chain.apply(split, plan.synthesis, _adjoint(plan.synthesis), (shape, order))
+    return Chain.apply(split, plan.synthesis, adjoint(plan.synthesis), (shape, order))

@@ -1,0 +1,135 @@
+r"""Chains of linear products as single autograd functions: the layers' transforms.
+
+A transform between a grid and block entries is a fixed sequence of products with constant tables (azimuthal DFTs as
+``mm``/``bmm``, then the Wigner step; or the reverse). :class:`Chain` runs such a sequence with every intermediate in
+scratch memory (:mod:`._workspace`: the intermediates are as large as the grid, and fresh 100 MB allocations cost
+more in page faults than the products cost in arithmetic) and stores nothing for backward: the gradient is the
+adjoint chain (the products reversed, matrices transposed, the Wigner step run the other way with the same tables),
+itself a :class:`Chain`, so double backward works and a gradient costs what the forward costs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._profiling import op_range
+from ._workspace import workspace
+
+__all__ = ["Chain", "Stage", "adjoint", "complex_entries", "split_entries"]
+
+
+class Stage:
+    """One product of a transform chain: ``mm`` (a matrix times the input's leading axis), ``bmm`` (the same matrix
+    for each of ``batch`` slabs), ``to_entries`` / ``to_rows`` (the Wigner step, :class:`~._wigner.WignerStep`)."""
+
+    def __init__(self, kind: str, operand, table: str | None = None, batch: int = 1, label: str = "fft"):
+        self.kind, self.operand, self.table, self.batch, self.label = kind, operand, table, batch, label
+
+    def adjoint(self) -> Stage:
+        if self.kind in ("mm", "bmm"):
+            return Stage(self.kind, self.operand.t(), batch=self.batch, label=self.label)
+        kind = "to_rows" if self.kind == "to_entries" else "to_entries"
+        return Stage(kind, self.operand, self.table, label=self.label)
+
+    def out_shape(self, x: torch.Tensor) -> tuple[int, ...]:
+        """The natural shape of this product of ``x``: ``[rows, columns]`` (mm), ``[batch, rows, columns]`` (bmm),
+        ``[entries, 2N]`` (to_entries), ``[sources, 2N, J]`` (to_rows)."""
+        if self.kind == "mm":
+            return (self.operand.shape[0], x.numel() // self.operand.shape[1])
+        if self.kind == "bmm":
+            return (self.batch, self.operand.shape[0], x.numel() // (self.batch * self.operand.shape[1]))
+        step = self.operand
+        if self.kind == "to_entries":
+            return (step.padded_entries, x.numel() // (step.n_sources * step.n_beta))
+        return (step.n_sources, x.numel() // step.padded_entries, step.n_beta)
+
+    def run(self, x: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor | None) -> torch.Tensor:
+        """Write this product of ``x`` into the flat ``out``; ``scratch`` for the Wigner step's gather."""
+        M = self.operand
+        with op_range(self.label):
+            if self.kind == "mm":
+                return torch.mm(M, x.reshape(M.shape[1], -1), out=out.view(M.shape[0], -1))
+            if self.kind == "bmm":
+                slabs = x.reshape(self.batch, M.shape[1], -1)
+                return torch.bmm(M.expand(self.batch, -1, -1), slabs, out=out.view(self.batch, M.shape[0], -1))
+            if self.kind == "to_entries":
+                rows = x.reshape(M.n_sources, -1, M.n_beta)
+                M.rows_to_entries(rows, self.table, out.view(M.padded_entries, -1), scratch)
+                return out
+            entries = x.reshape(M.padded_entries, -1)
+            M.entries_to_rows(entries, self.table, out.view(M.n_sources, -1, M.n_beta), scratch)
+            return out
+
+
+def _strided_empty(shape, memory_order, like: torch.Tensor) -> torch.Tensor:
+    """An uninitialised tensor of ``shape`` whose axes lie in memory in ``memory_order`` (outermost first); a tensor
+    of its own, not a view."""
+    strides, step = [0] * len(shape), 1
+    for axis in reversed(memory_order):
+        strides[axis], step = step, step * shape[axis]
+    return torch.empty_strided(tuple(shape), tuple(strides), dtype=like.dtype, device=like.device)
+
+
+class Chain(torch.autograd.Function):
+    r"""``x`` through a chain of products (:class:`Stage`), intermediates in scratch memory.
+
+    ``x`` is a matrix whose leading axis the first product contracts (any strides the first product can read). The
+    result is a new contiguous tensor of the last product's natural shape (:meth:`Stage.out_shape`), or, with
+    ``out_spec = (shape, memory_order)``, a tensor of that logical shape laid out in that memory order (the last
+    product writes it in place). Backward: the adjoint chain on the gradient, returned in ``x``'s shape; it is itself
+    a ``Chain``, so double backward works.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, stages: tuple, adjoint: tuple, out_spec) -> torch.Tensor:
+        ctx.adjoint, ctx.stages, ctx.in_shape = adjoint, stages, x.shape
+        ctx.memory_order = None if out_spec is None else out_spec[1]
+        return _run_chain(stages, x, out_spec)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        if ctx.memory_order is not None:  # the first adjoint product reads the gradient in the result's memory order
+            grad = grad.permute(*ctx.memory_order)
+        grad_in = Chain.apply(grad, ctx.adjoint, ctx.stages, None)
+        return grad_in.view(ctx.in_shape), None, None, None
+
+
+def _run_chain(stages: tuple, x: torch.Tensor, out_spec) -> torch.Tensor:
+    # Two scratch slots: each product writes the slot its input is not in. The Wigner step's gather needs a third
+    # buffer; it takes the slot that neither its input nor its output uses, which exists because the step comes
+    # first (input: the chain's own) or last (output: the result) in every chain.
+    in_slot = None
+    for i, stage in enumerate(stages):
+        last = i == len(stages) - 1
+        shape = stage.out_shape(x)
+        n_out = math.prod(shape)
+        if last:
+            result = x.new_empty(shape) if out_spec is None else _strided_empty(*out_spec, like=x)  # autograd owns it
+            out = result.view(-1) if out_spec is None else result.permute(*out_spec[1]).view(-1)
+            out_slot = None
+        else:
+            out_slot = 0 if in_slot != 0 else 1
+            out = workspace(out_slot, n_out, x.dtype, x.device)
+        scratch = None
+        if stage.kind in ("to_entries", "to_rows"):
+            free = ({0, 1} - {in_slot, out_slot}).pop()
+            scratch = workspace(free, max(x.numel(), n_out), x.dtype, x.device)
+        stage.run(x, out, scratch)
+        x, in_slot = out, out_slot
+    return result
+
+
+def adjoint(stages: tuple) -> tuple:
+    return tuple(stage.adjoint() for stage in reversed(stages))
+
+
+def complex_entries(split: torch.Tensor) -> torch.Tensor:
+    """Entries ``[E, (re/im, N)]`` real, as a chain writes them -> ``[E, N]`` complex."""
+    return torch.view_as_complex(split.view(split.shape[0], 2, -1).transpose(1, 2).contiguous())
+
+
+def split_entries(entries: torch.Tensor) -> torch.Tensor:
+    """Entries ``[E, N]`` complex -> ``[E, (re/im, N)]`` real, as a chain reads them."""
+    return torch.view_as_real(entries).transpose(1, 2).reshape(entries.shape[0], -1)
