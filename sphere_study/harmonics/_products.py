@@ -279,15 +279,21 @@ class _EntryProduct:
             # [(l, m), B, O] (S²).
             pos = (t(dl * M + m + (l1 - 1)), t(n)) if out_space == "so3" else (t(dl * Mh + m),)
             self.blocks.append({"M": M, "Mh": Mh, "nl": l1 - l0, "n_y": iy.shape[-1], "pos": pos})
-            ix_all.append(ix.ravel())
-            iy_all.append(iy.ravel())
-            fx_all.append(fx.reshape(-1, 2))
-            fy_all.append(fy.reshape(-1, 2))
+            ix_all.append(ix)
+            iy_all.append(iy)
+            fx_all.append(fx)
+            fy_all.append(fy)
             rows_all.append(rows)
             offset += len(rows)
-        self.x_rows, self.y_rows = np.concatenate(ix_all), np.concatenate(iy_all)
-        self.x_factors, self.y_factors = np.concatenate(fx_all), np.concatenate(fy_all)
-        self.x_sizes, self.y_sizes = [len(i) for i in ix_all], [len(i) for i in iy_all]
+        self.maps = {"x": (ix_all, fx_all), "y": (iy_all, fy_all)}
+        # Where the operand's column group (x: batch, y: input channel) goes among the gathered axes: innermost, or
+        # before the last index axis, so that each block's gather is already its matrix ([l, m, B, k] and
+        # [l, k, C, n]: (m, B) rows and (k, C) columns), with no transposition.
+        self.group_axis = {
+            "x": "last" if kind == "s2" else "before_last",
+            "y": "last" if kind == "so3_to_s2" else "before_last",
+        }
+        self.x_sizes, self.y_sizes = [i.size for i in ix_all], [i.size for i in iy_all]
         n_out = entry_layout(out_space, L).padded_entries
         perm = np.full(n_out, offset, dtype=np.int64)  # padding entries -> the zero row after the blocks' outputs
         perm[np.concatenate(rows_all)] = np.arange(offset)
@@ -297,13 +303,23 @@ class _EntryProduct:
 
     def flat_gather(self, operand: str, width: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """An operand's gather from its entries viewed as rows ``[E * width, K / width]`` (entry e, column group c ->
-        row ``e * width + c``; c = batch index for x, input channel for y, innermost) and the factors per gathered
-        row, ``[rows, 1, 2]`` (real, imaginary)."""
+        row ``e * width + c``; c = batch index for x, input channel for y) for all blocks, the column group placed
+        as ``group_axis`` says, and the factors per gathered row, ``[rows, 1, 2]`` (real, imaginary)."""
         key = (operand, width, dtype)
         if key not in self._flat:
-            rows, factors = (self.x_rows, self.x_factors) if operand == "x" else (self.y_rows, self.y_factors)
-            flat = rows[:, None] * width + np.arange(width)[None, :]
-            factors = np.repeat(factors, width, axis=0)[:, None, :]
+            flat, factors = [], []
+            c = np.arange(width)
+            for index, factor in zip(*self.maps[operand], strict=True):
+                if self.group_axis[operand] == "last":
+                    flat.append(index[..., None] * width + c)
+                    factors.append(np.broadcast_to(factor[..., None, :], (*index.shape, width, 2)))
+                else:
+                    flat.append(index[..., None, :] * width + c[:, None])
+                    factors.append(
+                        np.broadcast_to(factor[..., None, :, :], (*index.shape[:-1], width, index.shape[-1], 2))
+                    )
+            flat = np.concatenate([f.ravel() for f in flat])
+            factors = np.concatenate([f.reshape(-1, 2) for f in factors])[:, None, :]
             self._flat[key] = (
                 torch.as_tensor(flat.ravel(), dtype=torch.long, device=self.device),
                 torch.as_tensor(factors, dtype=dtype, device=self.device),
@@ -332,7 +348,7 @@ def _gather_with_factors(e: torch.Tensor, width: int, rows: torch.Tensor, factor
     """Entries ``[E, width * K]`` complex -> ``[len(rows), K]`` complex: the gathered rows, real and imaginary parts
     times ``factors``."""
     real = torch.view_as_real(e).view(e.shape[0] * width, -1, 2)
-    return torch.view_as_complex(real.index_select(0, rows) * factors)
+    return torch.view_as_complex(real.index_select(0, rows).mul_(factors))  # in place: the gather is ours
 
 
 def _entry_product_body(kind: str, x: torch.Tensor, y: torch.Tensor, L: int, batch: int) -> torch.Tensor:
@@ -349,15 +365,12 @@ def _entry_product_body(kind: str, x: torch.Tensor, y: torch.Tensor, L: int, bat
     parts = []
     for blk, xg, yg in zip(plan.blocks, x_parts, y_parts, strict=True):
         nl, M, Mh = blk["nl"], blk["M"], blk["Mh"]
-        if kind == "s2":  # xg [l, m, B, C], yg [l, n, C, O]
-            yg = yg.view(nl, Mh, c_in, c_out).transpose(1, 2)
-            z = torch.bmm(xg.view(nl, M * batch, c_in), yg.reshape(nl, c_in, Mh * c_out))  # [l, (m, B), (n, O)]
-        elif kind == "so3":  # xg [l, m, k, B, C] -> [l, (m, B), (k, C)]; yg [l, k, n, C, O] -> [l, (k, C), (n, O)]
-            xg = xg.view(nl, M, M, batch, c_in).transpose(2, 3).reshape(nl, M * batch, M * c_in)
-            yg = yg.view(nl, M, Mh, c_in, c_out).transpose(2, 3).reshape(nl, M * c_in, Mh * c_out)
-            z = torch.bmm(xg, yg)  # [l, (m, B), (n, O)]
-        else:  # xg [l, m >= 0, k, B, C]; yg [l, k, n even, C, O] summed over n
-            xg = xg.view(nl, Mh, M, batch, c_in).transpose(2, 3).reshape(nl, Mh * batch, M * c_in)
+        if kind == "s2":  # xg [l, m, B, C], yg [l, C, n, O]
+            z = torch.bmm(xg.view(nl, M * batch, c_in), yg.view(nl, c_in, Mh * c_out))  # [l, (m, B), (n, O)]
+        elif kind == "so3":  # xg [l, m, B, k, C], yg [l, k, C, n, O]
+            z = torch.bmm(xg.view(nl, M * batch, M * c_in), yg.view(nl, M * c_in, Mh * c_out))  # [l, (m, B), (n, O)]
+        else:  # xg [l, m >= 0, B, k, C]; yg [l, k, n even, C, O] summed over n
+            xg = xg.view(nl, Mh * batch, M * c_in)
             yg = yg.view(nl, M, blk["n_y"], c_in * c_out).sum(dim=2)  # [l, k, (C, O)]
             z = torch.bmm(xg, yg.view(nl, M * c_in, c_out))  # [l, (m, B), O]
         if kind == "so3_to_s2":
