@@ -10,6 +10,7 @@ itself a :class:`Chain`, so double backward works and a gradient costs what the 
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -22,16 +23,24 @@ __all__ = ["Chain", "Stage", "adjoint", "complex_entries", "split_entries"]
 
 class Stage:
     """One product of a transform chain: ``mm`` (a matrix times the input's leading axis), ``bmm`` (the same matrix
-    for each of ``batch`` slabs), ``to_entries`` / ``to_rows`` (the Wigner step, :class:`~._wigner.WignerStep`)."""
+    for each of ``batch`` slabs), ``to_entries`` / ``to_rows`` (the Wigner step on the layers' rows,
+    :meth:`~._wigner.WignerStep.rows_to_entries`), ``pairs_to_entries`` / ``entries_to_pairs`` (the Wigner step on
+    gathered pairs ``[P, J, 2N]``, :meth:`~._wigner.WignerStep.pairs_to_entries`)."""
 
-    def __init__(self, kind: str, operand, table: str | None = None, batch: int = 1, label: str = "fft"):
+    def __init__(self, kind: str, operand, table: str | None = None, batch: int = 1, label: str | None = "fft"):
         self.kind, self.operand, self.table, self.batch, self.label = kind, operand, table, batch, label
+
+    _ADJOINT_KIND = {
+        "to_entries": "to_rows",
+        "to_rows": "to_entries",
+        "pairs_to_entries": "entries_to_pairs",
+        "entries_to_pairs": "pairs_to_entries",
+    }
 
     def adjoint(self) -> Stage:
         if self.kind in ("mm", "bmm"):
             return Stage(self.kind, self.operand.t(), batch=self.batch, label=self.label)
-        kind = "to_rows" if self.kind == "to_entries" else "to_entries"
-        return Stage(kind, self.operand, self.table, label=self.label)
+        return Stage(self._ADJOINT_KIND[self.kind], self.operand, self.table, label=self.label)
 
     def out_shape(self, x: torch.Tensor) -> tuple[int, ...]:
         """The natural shape of this product of ``x``: ``[rows, columns]`` (mm), ``[batch, rows, columns]`` (bmm),
@@ -41,14 +50,19 @@ class Stage:
         if self.kind == "bmm":
             return (self.batch, self.operand.shape[0], x.numel() // (self.batch * self.operand.shape[1]))
         step = self.operand
+        n_pairs = sum(step.block_pairs)
         if self.kind == "to_entries":
             return (step.padded_entries, x.numel() // (step.n_sources * step.n_beta))
-        return (step.n_sources, x.numel() // step.padded_entries, step.n_beta)
+        if self.kind == "to_rows":
+            return (step.n_sources, x.numel() // step.padded_entries, step.n_beta)
+        if self.kind == "pairs_to_entries":
+            return (step.padded_entries, x.numel() // (n_pairs * step.n_beta))
+        return (n_pairs, step.n_beta, x.numel() // step.padded_entries)
 
     def run(self, x: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor | None) -> torch.Tensor:
         """Write this product of ``x`` into the flat ``out``; ``scratch`` for the Wigner step's gather."""
         M = self.operand
-        with op_range(self.label):
+        with op_range(self.label) if self.label else contextlib.nullcontext():
             if self.kind == "mm":
                 return torch.mm(M, x.reshape(M.shape[1], -1), out=out.view(M.shape[0], -1))
             if self.kind == "bmm":
@@ -58,7 +72,14 @@ class Stage:
                 rows = x.reshape(M.n_sources, -1, M.n_beta)
                 M.rows_to_entries(rows, self.table, out.view(M.padded_entries, -1), scratch)
                 return out
+            if self.kind == "pairs_to_entries":
+                pairs = x.reshape(sum(M.block_pairs), M.n_beta, -1)
+                M.pairs_to_entries(pairs, self.table, out.view(M.padded_entries, -1))
+                return out
             entries = x.reshape(M.padded_entries, -1)
+            if self.kind == "entries_to_pairs":
+                M.entries_to_pairs(entries, self.table, out.view(sum(M.block_pairs), M.n_beta, -1))
+                return out
             M.entries_to_rows(entries, self.table, out.view(M.n_sources, -1, M.n_beta), scratch)
             return out
 

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from .._io import atomic_path, cache_root
+from ._chain import Chain, Stage
 from ._lie_learn import wigner_d_matrix
 from ._validation import check_bandwidth, s2_nspec, so3_nspec
 
@@ -348,14 +349,32 @@ class WignerStep(nn.Module):
     def analysis_pairs(self, pairs: torch.Tensor) -> torch.Tensor:
         """:meth:`analysis_entries` from the stored pairs' data already gathered, in ``source_all`` order, as a real
         ``[pairs, J, 2N]`` (real and imaginary parts interleaved, the layout of ``view_as_real``)."""
-        N = pairs.shape[2] // 2
-        outs = [
-            torch.bmm(table, Xg).reshape(-1, N, 2)  # [P*Lg, N, (re, im)]
-            for table, Xg in zip(
-                self._tables(pairs.dtype, "weighted_table"), pairs.split(self.block_pairs), strict=True
-            )
-        ]
-        return torch.view_as_complex(torch.cat(outs))
+        stage, adjoint = self._pair_stages("weighted_table", "pairs_to_entries")
+        out = Chain.apply(pairs, (stage,), (adjoint,), None)  # [entries, (N, re/im)]
+        return torch.view_as_complex(out.view(out.shape[0], -1, 2))
+
+    def pairs_to_entries(self, pairs: torch.Tensor, kind: str, out: torch.Tensor) -> None:
+        """Per block ``table @ pairs`` into ``out``: pairs ``[P, J, 2N]`` -> entries ``out [padded_entries, 2N]``."""
+        p0 = e0 = 0
+        for table, n_pairs, n_entries in zip(
+            self._tables(pairs.dtype, kind), self.block_pairs, self.block_entries, strict=True
+        ):
+            torch.bmm(table, pairs[p0 : p0 + n_pairs], out=out[e0 : e0 + n_entries].view(n_pairs, table.shape[1], -1))
+            p0, e0 = p0 + n_pairs, e0 + n_entries
+
+    def entries_to_pairs(self, entries: torch.Tensor, kind: str, out: torch.Tensor) -> None:
+        """The adjoint of :meth:`pairs_to_entries`: entries ``[padded_entries, 2N]`` -> pairs ``out [P, J, 2N]``."""
+        p0 = e0 = 0
+        for table, n_pairs, n_entries in zip(
+            self._tables(entries.dtype, kind), self.block_pairs, self.block_entries, strict=True
+        ):
+            block = entries[e0 : e0 + n_entries].view(n_pairs, table.shape[1], -1)
+            torch.bmm(table.transpose(1, 2), block, out=out[p0 : p0 + n_pairs])
+            p0, e0 = p0 + n_pairs, e0 + n_entries
+
+    def _pair_stages(self, table: str, kind: str):
+        stage = Stage(kind, self, table, label=None)  # profiled under the caller's range
+        return stage, stage.adjoint()
 
     def rows_to_entries(self, rows: torch.Tensor, kind: str, out: torch.Tensor, scratch: torch.Tensor) -> None:
         r"""The layers' analysis step, into ``out``: real rows ``[S, 2N, J]`` -> block entries ``out [padded_entries,
@@ -420,15 +439,10 @@ class WignerStep(nn.Module):
     def synthesis_pairs(self, H: torch.Tensor) -> torch.Tensor:
         """:meth:`synthesis_entries` before the scatter to the sources: ``[pairs, J, N]`` complex, the stored pairs in
         ``source_all`` order."""
-        N = H.shape[1]
-        entries = torch.view_as_real(H)  # [sum P*Lg, N, 2]
-        ys = [
-            torch.bmm(table.transpose(1, 2), Fg.reshape(table.shape[0], table.shape[1], 2 * N))  # [P, J, 2N]
-            for table, Fg in zip(
-                self._tables(entries.dtype, "synthesis_table"), entries.split(self.block_entries), strict=True
-            )
-        ]
-        return torch.view_as_complex(torch.cat(ys).reshape(-1, self.n_beta, N, 2))
+        stage, adjoint = self._pair_stages("synthesis_table", "entries_to_pairs")
+        entries = torch.view_as_real(H).reshape(H.shape[0], -1)  # [entries, (N, re/im)]
+        out = Chain.apply(entries, (stage,), (adjoint,), None)  # [pairs, J, (N, re/im)]
+        return torch.view_as_complex(out.view(*out.shape[:2], -1, 2))
 
     def synthesis(self, F: torch.Tensor, real: bool) -> torch.Tensor:
         r"""Spectrum ``[nspec, N]`` -> ``Y[S, J, N']`` with :math:`Y_{mn}(\beta_j) = \sum_l (2l+1) d^l_{mn}(\beta_j)
