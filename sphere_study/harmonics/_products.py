@@ -25,6 +25,7 @@ batch.
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -286,6 +287,8 @@ class _EntryProduct:
             rows_all.append(rows)
             offset += len(rows)
         self.maps = {"x": (ix_all, fx_all), "y": (iy_all, fy_all)}
+        if kind == "so3_to_s2":
+            self._kernel_sum_maps(iy_all, fy_all, entry_layout("so3", L).padded_entries)
         # Where the operand's column group (x: batch, y: input channel) goes among the gathered axes: innermost, or
         # before the last index axis, so that each block's gather is already its matrix ([l, m, B, k] and
         # [l, k, C, n]: (m, B) rows and (k, C) columns), with no transposition.
@@ -300,6 +303,41 @@ class _EntryProduct:
         self.perm = t(perm)
         self.device = device
         self._flat = {}
+
+    def _kernel_sum_maps(self, iy_all, fy_all, n_entries: int) -> None:
+        r"""so3_to_s2's kernel operand :math:`\sum_{n\ even} \overline{y^l_{nk}}` for every block row (l, k), as
+        two sparse matrices [rows, entries] (the factors of the real and of the imaginary parts): a sum of a few
+        entries per row, where a gather of every (l, k, n) before summing would move ~l/2 times the data."""
+        rows, cols, re, im, offset = [], [], [], [], 0
+        for index, factor in zip(iy_all, fy_all, strict=True):  # [l, k, n even], [l, k, n even, 2]
+            r = offset + np.arange(index.shape[0] * index.shape[1]).reshape(index.shape[:2])
+            keep = factor[..., 0] != 0
+            rows.append(np.broadcast_to(r[..., None], index.shape)[keep])
+            cols.append(index[keep])
+            re.append(factor[..., 0][keep])
+            im.append(factor[..., 1][keep])
+            offset += r.size
+        self.kernel_sum = (np.concatenate(rows), np.concatenate(cols), np.concatenate(re), np.concatenate(im))
+        self.kernel_sum_shape = (offset, n_entries)
+
+    def kernel_sum_matrices(self, dtype: torch.dtype):
+        """(S_re, S_re^T, S_im, S_im^T) as CSR tensors of ``dtype``."""
+        key = ("kernel_sum", dtype)
+        if key not in self._flat:
+            rows, cols, re, im = self.kernel_sum
+            mats = []
+            for values in (re, im):
+                for r, c, shape in ((rows, cols, self.kernel_sum_shape), (cols, rows, self.kernel_sum_shape[::-1])):
+                    index = torch.as_tensor(np.stack([r, c]), dtype=torch.long)
+                    values_t = torch.as_tensor(values, dtype=dtype)
+                    coo = torch.sparse_coo_tensor(index, values_t, shape, check_invariants=True).coalesce()
+                    with (
+                        warnings.catch_warnings()
+                    ):  # torch calls its CSR support beta; sparse.mm with it is what we use
+                        warnings.simplefilter("ignore", UserWarning)
+                        mats.append(coo.to_sparse_csr().to(self.device))
+            self._flat[key] = tuple(mats)
+        return self._flat[key]
 
     def flat_gather(self, operand: str, width: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """An operand's gather from its entries viewed as rows ``[E * width, K / width]`` (entry e, column group c ->
@@ -344,6 +382,30 @@ def entry_product(kind: str, x: torch.Tensor, y: torch.Tensor, L: int, batch: in
         return _entry_product_body(kind, x, y, L, batch)
 
 
+class _SparseLinear(torch.autograd.Function):
+    """``S @ x`` for a constant sparse ``S`` (its transpose given too); backward ``S^T @ grad``, itself a
+    ``_SparseLinear``."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, S: torch.Tensor, S_t: torch.Tensor) -> torch.Tensor:
+        ctx.S, ctx.S_t = S, S_t
+        return torch.sparse.mm(S, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return _SparseLinear.apply(grad.contiguous(), ctx.S_t, ctx.S), None, None
+
+
+def _kernel_sum(y: torch.Tensor, matrices) -> torch.Tensor:
+    """Kernel entries ``[E, K]`` complex -> ``[rows, K]`` complex: per row the signed, conjugated sum of a few entries
+    (real parts weighted by ``S_re``, imaginary parts by ``S_im``)."""
+    S_re, S_re_t, S_im, S_im_t = matrices
+    flat = torch.view_as_real(y).reshape(y.shape[0], -1)  # [E, (K, re/im)]
+    re = _SparseLinear.apply(flat, S_re, S_re_t).view(-1, y.shape[1], 2)[..., 0]
+    im = _SparseLinear.apply(flat, S_im, S_im_t).view(-1, y.shape[1], 2)[..., 1]
+    return torch.complex(re, im)
+
+
 def _gather_with_factors(e: torch.Tensor, width: int, rows: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     """Entries ``[E, width * K]`` complex -> ``[len(rows), K]`` complex: the gathered rows, real and imaginary parts
     times ``factors``."""
@@ -359,9 +421,13 @@ def _entry_product_body(kind: str, x: torch.Tensor, y: torch.Tensor, L: int, bat
     # scatter into a zero copy of the whole operand), from rows [(entry, batch), channel] / [(entry, c_in), c_out],
     # times the factors that conjugate, sign and zero what the gathered coefficient needs.
     xs = _gather_with_factors(x, batch, *plan.flat_gather("x", batch, x.real.dtype))
-    ys = _gather_with_factors(y, c_in, *plan.flat_gather("y", c_in, y.real.dtype))
     x_parts = xs.split([n * batch for n in plan.x_sizes])
-    y_parts = ys.split([n * c_in for n in plan.y_sizes])
+    if kind == "so3_to_s2":
+        ys = _kernel_sum(y, plan.kernel_sum_matrices(y.real.dtype))  # [(block, l, k), C * O]
+        y_parts = ys.split([blk["nl"] * blk["M"] for blk in plan.blocks])
+    else:
+        ys = _gather_with_factors(y, c_in, *plan.flat_gather("y", c_in, y.real.dtype))
+        y_parts = ys.split([n * c_in for n in plan.y_sizes])
     parts = []
     for blk, xg, yg in zip(plan.blocks, x_parts, y_parts, strict=True):
         nl, M, Mh = blk["nl"], blk["M"], blk["Mh"]
@@ -369,9 +435,8 @@ def _entry_product_body(kind: str, x: torch.Tensor, y: torch.Tensor, L: int, bat
             z = torch.bmm(xg.view(nl, M * batch, c_in), yg.view(nl, c_in, Mh * c_out))  # [l, (m, B), (n, O)]
         elif kind == "so3":  # xg [l, m, B, k, C], yg [l, k, C, n, O]
             z = torch.bmm(xg.view(nl, M * batch, M * c_in), yg.view(nl, M * c_in, Mh * c_out))  # [l, (m, B), (n, O)]
-        else:  # xg [l, m >= 0, B, k, C]; yg [l, k, n even, C, O] summed over n
+        else:  # xg [l, m >= 0, B, k, C]; yg [l, k, (C, O)], already summed over n
             xg = xg.view(nl, Mh * batch, M * c_in)
-            yg = yg.view(nl, M, blk["n_y"], c_in * c_out).sum(dim=2)  # [l, k, (C, O)]
             z = torch.bmm(xg, yg.view(nl, M * c_in, c_out))  # [l, (m, B), O]
         if kind == "so3_to_s2":
             parts.append(z.view(-1, batch, c_out).index_select(0, blk["pos"][0]))  # [entries, B, O]
