@@ -65,19 +65,17 @@ class _AzimuthalPlan:
             # gamma, inverse: rows gamma, columns (n, re/im): w_n (cos, -sin)(n gamma), the real part of the sum.
             inv = np.stack([np.cos(ng), -np.sin(ng)], axis=1) * weight[:, None, None]  # [n, re/im, gamma]
             self.gamma_inv = t(inv.reshape(2 * L, g).T)
-            ma = m[:, None] * angle[None, :]  # [m, alpha]
-            c, s = np.cos(ma), np.sin(ma)
-            # alpha, forward, on complex A_n: rows (m, re/im out), columns (re/im in, alpha).
-            fa = np.zeros((M, 2, 2, g))
-            fa[:, 0, 0], fa[:, 0, 1] = c, s  # Re: cos A_re + sin A_im
-            fa[:, 1, 0], fa[:, 1, 1] = -s, c  # Im: cos A_im - sin A_re
-            self.alpha_fwd = t(fa.reshape(2 * M, 2 * g))
-            # alpha, inverse: rows (re/im out, alpha), columns (m, re/im in).
-            ia = np.zeros((2, g, M, 2))
-            ia[0, :, :, 0], ia[0, :, :, 1] = c.T, -s.T  # Re: cos Y_re - sin Y_im
-            ia[1, :, :, 0], ia[1, :, :, 1] = s.T, c.T  # Im: sin Y_re + cos Y_im
-            self.alpha_inv = t(ia.reshape(2 * g, 2 * M))
-            source = lambda mm, nn: np.asarray(nn) * M + np.asarray(mm) + L - 1  # noqa: E731  row (n, m)
+            # alpha, on complex A_n, as cosine and sine sums of its real and imaginary parts (orders 0 <= m < L; the
+            # butterfly turns them into the orders +-m): rows (cos/sin, m), columns alpha. Inverse: its transpose.
+            ma = order[:, None] * angle[None, :]  # [m, alpha]
+            cos_sin = np.concatenate([np.cos(ma), np.sin(ma)])  # [(cos/sin, m), alpha]; the sin row m = 0 is zero
+            self.alpha_fwd, self.alpha_inv = t(cos_sin), t(cos_sin.T)
+
+            # Rows of the Wigner step's input: (n, m) with the orders m = 0..L-1 first, then -1, -2, ..., -(L-1).
+            def source(mm, nn):
+                mm = np.asarray(mm)
+                return np.asarray(nn) * M + np.where(mm >= 0, mm, L - 1 - mm)
+
             n_sources, weights = M * L, so3_quadrature_weights(b).numpy()
         else:
             ma = order[None, :] * angle[:, None]  # [alpha, m]
@@ -92,8 +90,9 @@ class _AzimuthalPlan:
         to_entries = Stage("to_entries", self.step, "weighted_table", label="wigner_analysis")
         to_rows = Stage("to_rows", self.step, "synthesis_table", label="wigner_synthesis")
         if space == "so3":
-            self.analysis = (Stage("mm", self.gamma_fwd), Stage("bmm", self.alpha_fwd, batch=L), to_entries)
-            self.synthesis = (to_rows, Stage("bmm", self.alpha_inv, batch=L), Stage("mm", self.gamma_inv))
+            alpha_fwd, alpha_inv = Stage("bmm", self.alpha_fwd, batch=2 * L), Stage("bmm", self.alpha_inv, batch=2 * L)
+            self.analysis = (Stage("mm", self.gamma_fwd), alpha_fwd, Stage("butterfly", L), to_entries)
+            self.synthesis = (to_rows, Stage("butterfly_t", L), alpha_inv, Stage("mm", self.gamma_inv))
         else:
             self.analysis = (Stage("mm", self.alpha_fwd), to_entries)
             self.synthesis = (to_rows, Stage("mm", self.alpha_inv))

@@ -23,7 +23,8 @@ __all__ = ["Chain", "Stage", "adjoint", "complex_entries", "split_entries"]
 
 class Stage:
     """One product of a transform chain: ``mm`` (a matrix times the input's leading axis), ``bmm`` (the same matrix
-    for each of ``batch`` slabs), ``to_entries`` / ``to_rows`` (the Wigner step on the layers' rows,
+    for each of ``batch`` slabs), ``butterfly`` / ``butterfly_t`` (:func:`butterfly`, operand L), ``to_entries`` /
+    ``to_rows`` (the Wigner step on the layers' rows,
     :meth:`~._wigner.WignerStep.rows_to_entries`), ``pairs_to_entries`` / ``entries_to_pairs`` (the Wigner step on
     gathered pairs ``[P, J, 2N]``, :meth:`~._wigner.WignerStep.pairs_to_entries`)."""
 
@@ -31,6 +32,8 @@ class Stage:
         self.kind, self.operand, self.table, self.batch, self.label = kind, operand, table, batch, label
 
     _ADJOINT_KIND = {
+        "butterfly": "butterfly_t",
+        "butterfly_t": "butterfly",
         "to_entries": "to_rows",
         "to_rows": "to_entries",
         "pairs_to_entries": "entries_to_pairs",
@@ -49,6 +52,12 @@ class Stage:
             return (self.operand.shape[0], x.numel() // self.operand.shape[1])
         if self.kind == "bmm":
             return (self.batch, self.operand.shape[0], x.numel() // (self.batch * self.operand.shape[1]))
+        if self.kind == "butterfly":
+            L = self.operand
+            return (L, 2 * L - 1, 2, x.numel() // (4 * L * L))
+        if self.kind == "butterfly_t":
+            L = self.operand
+            return (L, 2, 2, L, x.numel() // (2 * L * (2 * L - 1)))
         step = self.operand
         n_pairs = sum(step.block_pairs)
         if self.kind == "to_entries":
@@ -68,6 +77,10 @@ class Stage:
             if self.kind == "bmm":
                 slabs = x.reshape(self.batch, M.shape[1], -1)
                 return torch.bmm(M.expand(self.batch, -1, -1), slabs, out=out.view(self.batch, M.shape[0], -1))
+            if self.kind == "butterfly":
+                return butterfly(x.reshape(M, 2, 2, M, -1), out.view(M, 2 * M - 1, 2, -1))
+            if self.kind == "butterfly_t":
+                return butterfly_t(x.reshape(M, 2 * M - 1, 2, -1), out.view(M, 2, 2, M, -1))
             if self.kind == "to_entries":
                 rows = x.reshape(M.n_sources, -1, M.n_beta)
                 M.rows_to_entries(rows, self.table, out.view(M.padded_entries, -1), scratch)
@@ -82,6 +95,43 @@ class Stage:
                 return out
             M.entries_to_rows(entries, self.table, out.view(M.n_sources, -1, M.n_beta), scratch)
             return out
+
+
+def butterfly(B: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    r"""The α step's cosine and sine sums -> the orders ±m, into ``out``.
+
+    ``B [n, re/im, cos/sin, m, K]`` holds :math:`C_m = \sum_k A(\alpha_k)\cos m\alpha_k` and
+    :math:`S_m = \sum_k A(\alpha_k)\sin m\alpha_k` (0 <= m < L) of a complex :math:`A_n`; ``out [n, 2L-1, re/im, K]``
+    gets :math:`X_{\pm m} = \sum_k A(\alpha_k) e^{\mp im\alpha_k} = C_m \mp iS_m` at rows m (0 <= m < L) and L-1+m
+    (the orders -m, 1 <= m < L): re = C_re ± S_im, im = C_im ∓ S_re. Half the multiply-adds of computing each
+    order's sum separately, for one pass of additions."""
+    L = B.shape[0]
+    Cr, Ci, Sr, Si = B[:, 0, 0], B[:, 1, 0], B[:, 0, 1], B[:, 1, 1]  # [n, m, K]
+    pos, neg = out[:, :L], out[:, L:]
+    torch.add(Cr, Si, out=pos[:, :, 0])
+    torch.sub(Ci, Sr, out=pos[:, :, 1])
+    torch.sub(Cr[:, 1:], Si[:, 1:], out=neg[:, :, 0])
+    torch.add(Ci[:, 1:], Sr[:, 1:], out=neg[:, :, 1])
+    return out
+
+
+def butterfly_t(R: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    r"""The adjoint of :func:`butterfly`, into ``out``: rows ``R [n, 2L-1, re/im, K]`` of the orders ±m ->
+    ``[n, re/im, cos/sin, m, K]``, cos slots :math:`X_m + X_{-m}`, sin slots :math:`i(X_m - X_{-m})` (for m = 0: X_0
+    and :math:`iX_0`). The inverse α step reads the same sums: :math:`\sum_{|m|<L} X_m e^{im\alpha} = \sum_{0 \le
+    m<L} (X_m + X_{-m})\cos m\alpha + i(X_m - X_{-m})\sin m\alpha`."""
+    L = R.shape[0]
+    Xr, Xi, Yr, Yi = R[:, :L, 0], R[:, :L, 1], R[:, L:, 0], R[:, L:, 1]  # X: orders m >= 0, Y: -1, -2, ...
+    Cr, Ci, Sr, Si = out[:, 0, 0], out[:, 1, 0], out[:, 0, 1], out[:, 1, 1]
+    Cr[:, 0].copy_(Xr[:, 0])
+    Ci[:, 0].copy_(Xi[:, 0])
+    Si[:, 0].copy_(Xr[:, 0])
+    torch.neg(Xi[:, 0], out=Sr[:, 0])
+    torch.add(Xr[:, 1:], Yr, out=Cr[:, 1:])
+    torch.add(Xi[:, 1:], Yi, out=Ci[:, 1:])
+    torch.sub(Xr[:, 1:], Yr, out=Si[:, 1:])
+    torch.sub(Yi, Xi[:, 1:], out=Sr[:, 1:])
+    return out
 
 
 def _strided_empty(shape, memory_order, like: torch.Tensor) -> torch.Tensor:

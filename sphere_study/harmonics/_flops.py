@@ -18,12 +18,15 @@ __all__ = ["azimuthal_flops", "azimuthal_fft_flops", "fft_flops", "wigner_step_f
 def azimuthal_flops(space: str, b: int, L: int, n_signals: int) -> float:
     r"""The layers' azimuthal DFTs as matrix products (:mod:`._azimuthal`), one analysis or synthesis:
 
-    .. math:: \text{S}^2:\ 2N (2b)^2\, 2L, \qquad \text{SO(3)}:\ 2N\big((2b)^3\, 2L + (2b)^2\, 2(2L-1)\, 2L\big).
+    .. math:: \text{S}^2:\ 2N (2b)^2\, 2L, \qquad \text{SO(3)}:\ 2N\big((2b)^3\, 2L + (2b)^2\, 2L \cdot 2L\big)
+
+    (SO(3): the γ step, then cosine and sine sums over α of each order's real and imaginary part; the butterfly
+    that combines them into the orders ±m is additions, not counted, like other elementwise work).
     """
     g = 2 * b
     if space == "s2":
         return 2.0 * n_signals * g * g * 2 * L
-    return 2.0 * n_signals * (g**3 * 2 * L + g * g * 2 * (2 * L - 1) * 2 * L)
+    return 2.0 * n_signals * (g**3 * 2 * L + g * g * 2 * L * 2 * L)
 
 
 def fft_flops(n_points: int, n_transforms: int = 1, real: bool = True) -> float:
