@@ -321,21 +321,20 @@ class _EntryProduct:
         self.kernel_sum_shape = (offset, n_entries)
 
     def kernel_sum_matrices(self, dtype: torch.dtype):
-        """(S_re, S_re^T, S_im, S_im^T) as CSR tensors of ``dtype``."""
+        """``[S_re; S_im]`` stacked ([2 rows, entries]) and its transpose, as CSR tensors of ``dtype``."""
         key = ("kernel_sum", dtype)
         if key not in self._flat:
             rows, cols, re, im = self.kernel_sum
+            n_rows, n_entries = self.kernel_sum_shape
+            r, c = np.concatenate([rows, rows + n_rows]), np.concatenate([cols, cols])
+            values = torch.as_tensor(np.concatenate([re, im]), dtype=dtype)
             mats = []
-            for values in (re, im):
-                for r, c, shape in ((rows, cols, self.kernel_sum_shape), (cols, rows, self.kernel_sum_shape[::-1])):
-                    index = torch.as_tensor(np.stack([r, c]), dtype=torch.long)
-                    values_t = torch.as_tensor(values, dtype=dtype)
-                    coo = torch.sparse_coo_tensor(index, values_t, shape, check_invariants=True).coalesce()
-                    with (
-                        warnings.catch_warnings()
-                    ):  # torch calls its CSR support beta; sparse.mm with it is what we use
-                        warnings.simplefilter("ignore", UserWarning)
-                        mats.append(coo.to_sparse_csr().to(self.device))
+            for index, shape in (((r, c), (2 * n_rows, n_entries)), ((c, r), (n_entries, 2 * n_rows))):
+                index = torch.as_tensor(np.stack(index), dtype=torch.long)
+                coo = torch.sparse_coo_tensor(index, values, shape, check_invariants=True).coalesce()
+                with warnings.catch_warnings():  # torch calls its CSR support beta; sparse.mm with it is what we use
+                    warnings.simplefilter("ignore", UserWarning)
+                    mats.append(coo.to_sparse_csr().to(self.device))
             self._flat[key] = tuple(mats)
         return self._flat[key]
 
@@ -398,12 +397,11 @@ class _SparseLinear(torch.autograd.Function):
 
 def _kernel_sum(y: torch.Tensor, matrices) -> torch.Tensor:
     """Kernel entries ``[E, K]`` complex -> ``[rows, K]`` complex: per row the signed, conjugated sum of a few entries
-    (real parts weighted by ``S_re``, imaginary parts by ``S_im``)."""
-    S_re, S_re_t, S_im, S_im_t = matrices
+    (real parts weighted by ``S_re``, imaginary parts by ``S_im``; one sparse product with both stacked)."""
+    S, S_t = matrices
     flat = torch.view_as_real(y).reshape(y.shape[0], -1)  # [E, (K, re/im)]
-    re = _SparseLinear.apply(flat, S_re, S_re_t).view(-1, y.shape[1], 2)[..., 0]
-    im = _SparseLinear.apply(flat, S_im, S_im_t).view(-1, y.shape[1], 2)[..., 1]
-    return torch.complex(re, im)
+    both = _SparseLinear.apply(flat, S, S_t).view(2, -1, y.shape[1], 2)
+    return torch.complex(both[0, ..., 0], both[1, ..., 1])
 
 
 def _gather_with_factors(e: torch.Tensor, width: int, rows: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
