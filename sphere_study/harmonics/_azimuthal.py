@@ -121,9 +121,12 @@ def analysis_entries(x: torch.Tensor, space: str, L: int) -> torch.Tensor:
     return complex_entries(Chain.apply(matrix, plan.analysis, adjoint(plan.analysis), None))
 
 
-def synthesis_entries(entries: torch.Tensor, space: str, L: int, b_out: int, batch_shape) -> torch.Tensor:
+def synthesis_entries(
+    entries: torch.Tensor, space: str, L: int, b_out: int, batch_shape, relu: bool = False
+) -> torch.Tensor:
     r"""Block entries ``[padded_entries, N]`` of Hermitian spectra (degrees l < L) -> the real signals
-    ``[*batch_shape, 2b_out, 2b_out(, 2b_out)]``, each a tensor of its own laid out as the module docstring says."""
+    ``[*batch_shape, 2b_out, 2b_out(, 2b_out)]``, each a tensor of its own laid out as the module docstring says;
+    with ``relu`` their ReLU, fused into the transform (:class:`~._chain.Chain`)."""
     plan = _plan(space, b_out, L, entries.real.dtype, entries.device)
     g = 2 * b_out
     N = entries.shape[1]
@@ -136,4 +139,4 @@ def synthesis_entries(entries: torch.Tensor, space: str, L: int, b_out: int, bat
         shape, order = (*batch_shape, g, g), (k + 1, *range(k), k)
     else:  # [*batch, beta, alpha, gamma] stored [gamma, alpha, *batch, beta]
         shape, order = (*batch_shape, g, g, g), (k + 2, k + 1, *range(k), k)
-    return Chain.apply(split, plan.synthesis, adjoint(plan.synthesis), (shape, order))
+    return Chain.apply(split, plan.synthesis, adjoint(plan.synthesis), (shape, order), relu)

@@ -151,20 +151,37 @@ class Chain(torch.autograd.Function):
     ``out_spec = (shape, memory_order)``, a tensor of that logical shape laid out in that memory order (the last
     product writes it in place). Backward: the adjoint chain on the gradient, returned in ``x``'s shape; it is itself
     a ``Chain``, so double backward works.
+
+    ``relu=True`` applies :math:`\max(y, 0)` to the result in place and keeps only the one-byte mask :math:`[y > 0]`
+    (as :func:`~sphere_study.nn.mask_relu`); its backward masks the gradient in scratch memory, where a separate ReLU
+    would allocate a fresh grid-sized gradient.
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, stages: tuple, adjoint: tuple, out_spec) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, stages: tuple, adjoint: tuple, out_spec, relu: bool = False) -> torch.Tensor:
         ctx.adjoint, ctx.stages, ctx.in_shape = adjoint, stages, x.shape
         ctx.memory_order = None if out_spec is None else out_spec[1]
-        return _run_chain(stages, x, out_spec)
+        result = _run_chain(stages, x, out_spec)
+        ctx.relu = relu
+        if relu:
+            ctx.save_for_backward(result > 0)
+            result.relu_()
+        return result
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
+        mask = ctx.saved_tensors[0] if ctx.relu else None
         if ctx.memory_order is not None:  # the first adjoint product reads the gradient in the result's memory order
             grad = grad.permute(*ctx.memory_order)
+            mask = None if mask is None else mask.permute(*ctx.memory_order)
+        if mask is not None:
+            if grad.requires_grad:  # double backward: stay differentiable
+                grad = grad * mask.to(grad.dtype)
+            else:  # slot 1: the adjoint chain's first product reads it and writes slot 0
+                masked = workspace(1, grad.numel(), grad.dtype, grad.device).view(grad.shape)
+                grad = masked.copy_(mask).mul_(grad)
         grad_in = Chain.apply(grad, ctx.adjoint, ctx.stages, None)
-        return grad_in.view(ctx.in_shape), None, None, None
+        return grad_in.view(ctx.in_shape), None, None, None, None
 
 
 def _run_chain(stages: tuple, x: torch.Tensor, out_spec) -> torch.Tensor:

@@ -237,13 +237,20 @@ class S2CNNSegmenter(nn.Module):
             features[-1], num_classes, bandwidths[-1], bandwidth, so3_grid(kernel_max_beta[-1] * math.pi), init=init
         )
         set_product_recomputation(self, recompute_products)
+        # Without batch norm or shortcuts each layer's output goes straight into a ReLU: fuse it into the layer.
+        self._fused_relu = not (skips or batch_norm)
+        for layer in (self.input_layer, *self.hidden_layers):
+            layer.fused_relu = self._fused_relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_s2_image(x, bandwidth=self.bandwidth, in_channels=self.in_channels, what="S2CNNSegmenter input")
-        x = mask_relu(self.input_layer(x), inplace=True)  # the layers return grids of their own
+        x = self._relu(self.input_layer(x))
         for i in range(len(self.hidden_layers)):
-            x = mask_relu(self._hidden(i, x), inplace=True)
+            x = self._relu(self._hidden(i, x))
         return self.output_layer(x)
+
+    def _relu(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self._fused_relu else mask_relu(x, inplace=True)  # the layers return grids of their own
 
     def _hidden(self, i: int, x: torch.Tensor) -> torch.Tensor:
         y = self.hidden_layers[i](x)

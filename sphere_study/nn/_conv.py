@@ -214,6 +214,12 @@ class _Correlation(nn.Module):
     #: (activation checkpointing; see :func:`set_product_recomputation`).
     recompute_product: bool = True
 
+    #: Return ``relu(y)`` instead of y, the ReLU fused into the inverse transform: in place, a one-byte mask kept for
+    #: backward, the masked gradient in scratch memory (:class:`~sphere_study.harmonics._chain.Chain`). Networks whose
+    #: layer outputs go straight into a ReLU set it (:class:`~sphere_study.models.S2CNNSegmenter`); values and
+    #: gradients are those of ``torch.relu(layer(x))``.
+    fused_relu: bool = False
+
     def _product(self, product: str, xe: torch.Tensor, weights: torch.Tensor, batch: int) -> torch.Tensor:
         """Input entries -> output entries: the kernel's spectrum (its entries have C_in * C_out columns, often more
         than the input's B * C_in: recomputed in backward with the product rather than stored) times the input's.
@@ -234,7 +240,7 @@ class _Correlation(nn.Module):
         else:
             ze = self._product(product, xe, weights, batch)
         ze = self._add_bias(ze, batch)  # [entries out, B * C_out]
-        return synthesis_entries(ze, self.output_space, L, self.b_out, (batch, self.out_channels))
+        return synthesis_entries(ze, self.output_space, L, self.b_out, (batch, self.out_channels), self.fused_relu)
 
 
 class S2Conv(_Correlation):
