@@ -175,11 +175,12 @@ class S2CNNSegmenter(nn.Module):
     per layer at this depth: measured at random init with this shape at b = 16 (bandlimits 14,12,9,7,9,12,14), the
     output RMS is 2e-4 with it and 0.28 with the He rule, whose activations stay between 0.2 and 0.5 (see
     :mod:`sphere_study.nn`).
-    The ReLUs work in place and keep a one-byte mask for backward (:func:`~sphere_study.nn.mask_relu`), and the
-    layers' transforms store nothing grid-sized: the 204k model at batch 4 grows the process by 1.03 GiB per step.
-    ``recompute_products`` (off by default) recomputes each layer's kernel spectrum and spectral product in backward
-    instead of storing their operands (:func:`~sphere_study.nn.set_product_recomputation`): 0.86 GiB, for 12% more
-    time.
+    The ReLUs keep a one-byte mask for backward: fused into the layers' inverse transforms (``fused_relu``) when
+    nothing sits between a layer and its ReLU, else in place (:func:`~sphere_study.nn.mask_relu`); the layers'
+    transforms store nothing grid-sized. The 204k model at batch 4 grows the process by about 1 GiB per step
+    (``scripts/benchmark_models.py --targets``). ``recompute_products`` (off by default) recomputes each layer's
+    kernel spectrum and spectral product in backward instead of storing their operands
+    (:func:`~sphere_study.nn.set_product_recomputation`): 0.86 GiB, for 12% more time.
     """
 
     output_kind = "s2_logits"
