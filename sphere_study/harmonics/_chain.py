@@ -164,8 +164,9 @@ class Chain(torch.autograd.Function):
         result = _run_chain(stages, x, out_spec)
         ctx.relu = relu
         if relu:
-            ctx.save_for_backward(result > 0)
-            result.relu_()
+            with op_range("relu"):
+                ctx.save_for_backward(result > 0)
+                result.relu_()
         return result
 
     @staticmethod
@@ -175,11 +176,12 @@ class Chain(torch.autograd.Function):
             grad = grad.permute(*ctx.memory_order)
             mask = None if mask is None else mask.permute(*ctx.memory_order)
         if mask is not None:
-            if grad.requires_grad:  # double backward: stay differentiable
-                grad = grad * mask.to(grad.dtype)
-            else:  # slot 1: the adjoint chain's first product reads it and writes slot 0
-                masked = workspace(1, grad.numel(), grad.dtype, grad.device).view(grad.shape)
-                grad = masked.copy_(mask).mul_(grad)
+            with op_range("relu"):
+                if grad.requires_grad:  # double backward: stay differentiable
+                    grad = grad * mask.to(grad.dtype)
+                else:  # slot 1: the adjoint chain's first product reads it and writes slot 0
+                    masked = workspace(1, grad.numel(), grad.dtype, grad.device).view(grad.shape)
+                    grad = masked.copy_(mask).mul_(grad)
         grad_in = Chain.apply(grad, ctx.adjoint, ctx.stages, None)
         return grad_in.view(ctx.in_shape), None, None, None, None
 
