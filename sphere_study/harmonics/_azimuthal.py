@@ -10,12 +10,14 @@ only the orders it keeps. For a signal :math:`f[N, \beta, \alpha, \gamma]` (SO(3
     A_n(\beta, \alpha) = \sum_t f(\beta, \alpha, \gamma_t)\, e^{-in\gamma_t} \quad (0 \le n < L),
     \qquad X_{mn}(\beta) = \sum_k A_n(\beta, \alpha_k)\, e^{-im\alpha_k} \quad (|m| < L),
 
-two real matrix products with real and imaginary parts stacked in the contraction. Memory layout: SO(3) signals
-between layers are stored angles-outermost, ``[gamma, alpha, N, beta]`` in memory (a permuted view of the logical
+as real matrix products. The α step takes cosine and sine sums :math:`C_m, S_m` (0 <= m < L) of the real and of
+the imaginary part of each :math:`A_n`, half the multiply-adds of computing every order's sum, and a butterfly of
+additions gives :math:`X_{\pm m,n} = C_m \mp iS_m` (:func:`~._chain.butterfly`). Memory layout: SO(3) signals between
+layers are stored angles-outermost, ``[gamma, alpha, N, beta]`` in memory (a permuted view of the logical
 ``[N, beta, alpha, gamma]``), so that the γ step is one GEMM contracting the outermost axis, and the α step one
-batched GEMM per order n with large matrices (its shared DFT operand has batch stride 0: no copies); the inverse
-transform writes that same layout, and ReLU and bias keep it. The α step's output is already one row per pair
-(n, m), holding real and imaginary parts of all N signals with β innermost: the Wigner step
+batched GEMM over (n, re/im) with large matrices (its shared DFT operand has batch stride 0: no copies); the inverse
+transform writes that same layout. After the butterfly there is one row per pair (n, m) (orders m >= 0, then -1,
+-2, ...), holding real and imaginary parts of all N signals with β innermost: the Wigner step
 (:meth:`~._wigner.WignerStep.rows_to_entries`) multiplies those rows as they are (a transposed operand, not a
 transposed copy) and its inverse writes them back in that layout; only whole rows move. The
 inverse: :math:`f = \mathrm{Re}\sum_{|m|<L}\sum_{0 \le n<L} w_n\, Y_{mn}(\beta)\, e^{i(m\alpha + n\gamma)}` with
